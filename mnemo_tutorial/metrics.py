@@ -6,6 +6,7 @@ from typing import Sequence
 import numpy as np
 import torch
 from sklearn.metrics import confusion_matrix as _sk_confusion
+from sklearn.metrics import roc_auc_score
 from torch import nn
 
 from .utils import module_device
@@ -65,3 +66,38 @@ def evaluate(
 def confusion_matrix(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int) -> np.ndarray:
     """(C, C) counts: row = true class, column = predicted class."""
     return _sk_confusion(y.cpu().numpy(), predict(model, x).numpy(), labels=list(range(num_classes)))
+
+
+@torch.no_grad()
+def per_sample_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
+    """Cross-entropy of each sample (N,) on CPU; the model's mode is restored."""
+    was_training = model.training
+    model.eval()
+    device = module_device(model)
+    out = []
+    try:
+        for start in range(0, x.shape[0], batch_size):
+            logits = model(x[start : start + batch_size].to(device)).float()
+            out.append(nn.functional.cross_entropy(logits, y[start : start + batch_size].to(device), reduction="none").cpu())
+    finally:
+        model.train(was_training)
+    return torch.cat(out) if out else torch.empty(0)
+
+
+def membership_inference_auc(
+    model: nn.Module,
+    x_members: torch.Tensor,
+    y_members: torch.Tensor,
+    x_nonmembers: torch.Tensor,
+    y_nonmembers: torch.Tensor,
+) -> float:
+    """Loss-based membership-inference AUC: how well "low loss" tells training samples
+    (members) from held-out ones. 0.5 = the attacker cannot tell them apart; 1.0 = every
+    member has a lower loss than every non-member."""
+    if len(y_members) == 0 or len(y_nonmembers) == 0:
+        raise ValueError("membership_inference_auc needs at least one member and one non-member sample")
+    lm = per_sample_loss(model, x_members, y_members)
+    ln = per_sample_loss(model, x_nonmembers, y_nonmembers)
+    scores = torch.cat([-lm, -ln]).numpy()
+    labels = np.concatenate([np.ones(len(lm)), np.zeros(len(ln))])
+    return float(roc_auc_score(labels, scores))

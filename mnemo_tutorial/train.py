@@ -141,6 +141,10 @@ def train_or_load(
     train one (codes drawn from ``seed``) and cache it. ``train_seconds`` of a cached model
     is the time recorded when it was trained."""
     dev = get_device(device)
+    if augment is None and profile.augment:
+        from .augment import random_crop_flip
+
+        augment = random_crop_flip
     path = data_root(root) / "checkpoints" / f"{data.name}-{profile.model}-{profile.name}-{checkpoint_key(profile, seed, data)}.pt"
     model = make_model(profile.model, num_classes=data.num_classes, **profile.extra.get("model_kwargs", {}))
     if use_cache and path.exists():

@@ -1,0 +1,20 @@
+"""Batched training augmentation on tensors (no per-image Python loop)."""
+from __future__ import annotations
+
+import torch
+
+
+def random_crop_flip(x: torch.Tensor, generator: torch.Generator, padding: int = 4) -> torch.Tensor:
+    """The paper's CIFAR-10 augmentation: random crop with zero padding ``padding``, then a
+    random horizontal flip. x: (B, C, H, W) -> (B, C, H, W), a new tensor."""
+    b, _, h, w = x.shape
+    padded = torch.nn.functional.pad(x, (padding,) * 4)
+    dx = torch.randint(0, 2 * padding + 1, (b,), generator=generator).to(x.device)
+    dy = torch.randint(0, 2 * padding + 1, (b,), generator=generator).to(x.device)
+    rows = (dy[:, None] + torch.arange(h, device=x.device)[None, :])  # (B, H)
+    cols = (dx[:, None] + torch.arange(w, device=x.device)[None, :])  # (B, W)
+    flip = (torch.rand(b, generator=generator) < 0.5).to(x.device)
+    cols = torch.where(flip[:, None], cols.flip(1), cols)
+    idx_b = torch.arange(b, device=x.device)[:, None, None]
+    out = padded.permute(0, 2, 3, 1)[idx_b, rows[:, :, None], cols[:, None, :]]  # (B, H, W, C)
+    return out.permute(0, 3, 1, 2).contiguous()
