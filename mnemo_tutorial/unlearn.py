@@ -125,14 +125,18 @@ class _CodeProbe:
         self.all_classes = torch.ones_like(fmask)
 
     @torch.no_grad()
-    def logits(self, delta: ParamDict | None) -> torch.Tensor:
-        params = self.params if delta is None else {k: v + delta[k] for k, v in self.params.items()}
+    def logits(self, steps: dict[str, float] | None, eta: ParamDict | None = None, sign: int = 1) -> torch.Tensor:
+        """Logits of the model perturbed by ``sign * steps[l] * eta[l]`` (unperturbed for None)."""
+        if steps is None or eta is None:
+            params = self.params
+        else:
+            params = {k: torch.add(v, eta[k], alpha=sign * steps[k]) for k, v in self.params.items()}
         return torch.func.functional_call(self.model, (params, self.buffers), (self.x,))
 
-    def code_stats(self, delta: ParamDict | None) -> tuple[float, bool, float]:
+    def code_stats(self, steps: dict[str, float] | None, eta: ParamDict | None = None, sign: int = 1) -> tuple[float, bool, float]:
         """(largest forget-code margin against the remaining classes, all remaining codes
         correct?, code score = forget-code error + remaining-code accuracy)."""
-        z = self.logits(delta)
+        z = self.logits(steps, eta, sign)
         fm = _margins(z[self.is_forget], self.y[self.is_forget], self.remain_classes)
         pred = z.argmax(1)
         remain_ok = bool((pred[~self.is_forget] == self.y[~self.is_forget]).all())
@@ -141,9 +145,9 @@ class _CodeProbe:
         )
         return float(fm.max()), remain_ok, score
 
-    def accuracy_score(self, delta: ParamDict | None) -> float:
+    def accuracy_score(self, steps: dict[str, float] | None, eta: ParamDict | None = None, sign: int = 1) -> float:
         """E_F + A_R (in [0, 2]) of the perturbed model on (x, y)."""
-        pred = self.logits(delta).argmax(1)
+        pred = self.logits(steps, eta, sign).argmax(1)
         correct = pred == self.y
         return float(1 - correct[self.is_forget].float().mean()) + float(correct[~self.is_forget].float().mean())
 
@@ -165,16 +169,40 @@ def _candidates(eta: ParamDict, grid1: Sequence[float], grid2: Sequence[float]) 
 
 
 def _first_sufficient(
-    probe: "_CodeProbe", eta: ParamDict, cands: list, sign: int, margin: float
-) -> tuple[int | None, int]:
-    """Scan candidates from the smallest perturbation up; return (index of the first one
-    after which every forget code sits ``margin`` logits below the best remaining class and
-    every remaining code keeps its class, or None; number of candidates evaluated)."""
-    for i, (_, _, steps, _) in enumerate(cands):
-        worst, remain_ok, _ = probe.code_stats(perturbation(eta, steps, sign))
-        if remain_ok and worst <= -margin:
-            return i, i + 1
-    return None, len(cands)
+    probe: "_CodeProbe", eta: ParamDict, cands: list, sign: int, margin: float, stride: int = 1
+) -> tuple[int | None, int, tuple[float, int] | None]:
+    """Scan candidates from the smallest perturbation up for the first one after which every
+    forget code sits ``margin`` logits below the best remaining class while every remaining
+    code keeps its class.
+
+    Returns (its index or None, number of candidates evaluated, (deepest forget-code margin,
+    index) over the candidates that keep every remaining code, or None). With ``stride`` > 1
+    the scan is coarse to fine: every ``stride``-th candidate first, then the ones skipped just
+    before the first hit.
+    """
+    evaluated = 0
+    fallback: tuple[float, int] | None = None
+
+    def meets(i: int) -> bool:
+        nonlocal evaluated, fallback
+        evaluated += 1
+        worst, remain_ok, _ = probe.code_stats(cands[i][2], eta, sign)
+        if remain_ok and (fallback is None or worst < fallback[0]):
+            fallback = (worst, i)
+        return remain_ok and worst <= -margin
+
+    stride = max(1, int(stride))
+    for i in range(0, len(cands), stride):
+        if meets(i):
+            for j in range(max(0, i - stride + 1), i):
+                if meets(j):
+                    return j, evaluated, fallback
+            return i, evaluated, fallback
+    last = len(cands) - 1
+    for j in range(last - (last % stride) + 1, len(cands)):
+        if meets(j):
+            return j, evaluated, fallback
+    return None, evaluated, fallback
 
 
 def forget(
@@ -249,24 +277,32 @@ def forget(
             # Sign as in the paper (code score at the paper's lambdas); the other sign is
             # scanned only when the first finds no grid point meeting the criterion.
             ref = layer_steps(eta, *paper_lambdas)
-            ref_stats = {s: probe.code_stats(perturbation(eta, ref, s)) for s in signs}
+            ref_stats = {s: probe.code_stats(ref, eta, s) for s in signs}
             order = sorted(signs, key=lambda s: (-ref_stats[s][2], ref_stats[s][0]))
-            found, evaluated = [], len(signs)
+            found, fallbacks, evaluated = None, [], len(signs)
             for s in order:
-                idx, n = _first_sufficient(probe, eta, cands, s, margin)
+                idx, n, fb = _first_sufficient(probe, eta, cands, s, margin)
                 evaluated += n
                 if idx is not None:
-                    found.append((cands[idx][3], idx, s))
+                    found = (idx, s)
                     break
-            details["criterion_met"] = bool(found)
+                if fb is not None:
+                    fallbacks.append((fb[0], fb[1], s))
+            details["criterion_met"] = found is not None
             details["candidates_evaluated"] = evaluated
-            if found:
-                _, idx, chosen_sign = min(found)
+            if found is None and fallbacks:
+                # nothing meets the margin: the grid point that pushes the forget codes
+                # furthest while every remaining code keeps its class
+                worst, idx, s = min(fallbacks)
+                found = (idx, s)
+                details["forget_code_margin"] = worst
+            if found is not None:
+                idx, chosen_sign = found
                 lam1, lam2, steps, _ = cands[idx]
-            else:  # no grid point meets the criterion: the paper's values, sign by code score
+            else:  # every grid point breaks a remaining code: the paper's values
                 lam1, lam2 = paper_lambdas
                 steps = layer_steps(eta, lam1, lam2)
-                chosen_sign = max(signs, key=lambda s: probe.code_stats(perturbation(eta, steps, s))[2])
+                chosen_sign = order[0]
         elif lambdas == "auto":
             selection = "validation"
             xv, yv = validation
@@ -276,7 +312,7 @@ def forget(
             best_key, chosen = None, None
             for l1, l2, steps, norm in _candidates(eta, lambda1_grid, lambda2_grid):
                 for s in signs:
-                    key = (vprobe.accuracy_score(perturbation(eta, steps, s)), -norm)
+                    key = (vprobe.accuracy_score(steps, eta, s), -norm)
                     if best_key is None or key > best_key:
                         best_key, chosen = key, (l1, l2, steps, s)
             details["validation_score"] = best_key[0] if best_key else None
@@ -286,7 +322,7 @@ def forget(
             selection = "paper" if lambdas == "paper" else "fixed"
             lam1, lam2 = paper_lambdas if lambdas == "paper" else (float(lambdas[0]), float(lambdas[1]))
             steps = layer_steps(eta, lam1, lam2)
-            chosen_sign = max(signs, key=lambda s: probe.code_stats(perturbation(eta, steps, s))[2])
+            chosen_sign = max(signs, key=lambda s: probe.code_stats(steps, eta, s)[2])
 
         delta = perturbation(eta, steps, chosen_sign)
         new_model = copy.deepcopy(model)

@@ -1,0 +1,69 @@
+import torch
+from torch import nn
+
+from mnemo_tutorial.fisher import (
+    code_fisher, fisher_by_class, fisher_loop, mean_over, normalize_per_sample,
+    oracle_fisher, per_sample_sq_grads, stable_cross_entropy,
+)
+from mnemo_tutorial.models import MLP
+
+
+def tiny_model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Flatten(), nn.Linear(6, 5), nn.Tanh(), nn.Linear(5, 3))
+
+
+def test_vectorised_equals_loop():
+    model = tiny_model()
+    x, y = torch.randn(7, 2, 3), torch.randint(0, 3, (7,))
+    fast = per_sample_sq_grads(model, x, y)
+    slow = fisher_loop(model, x, y)
+    assert fast.keys() == slow.keys()
+    for k in fast:
+        assert fast[k].shape == (7, *dict(model.named_parameters())[k].shape)
+        torch.testing.assert_close(fast[k], slow[k], rtol=1e-5, atol=1e-9)
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_stable_cross_entropy_matches_and_keeps_gradient():
+    z = torch.randn(4, 5, dtype=torch.float64)
+    t = torch.tensor([0, 3, 2, 4])
+    torch.testing.assert_close(stable_cross_entropy(z, t), nn.functional.cross_entropy(z, t))
+    # a memorised sample: the standard form's gradient for the true logit rounds to 0 in float32
+    z32 = torch.tensor([[30.0, 0.0, -2.0]], requires_grad=True)
+    stable_cross_entropy(z32, torch.tensor([0])).backward()
+    exact = -(torch.exp(torch.tensor(-30.0, dtype=torch.float64)) + torch.exp(torch.tensor(-32.0, dtype=torch.float64)))
+    assert z32.grad[0, 0].item() != 0.0
+    assert abs(z32.grad[0, 0].item() / exact.item() - 1) < 1e-4
+
+
+def test_by_class_and_oracle():
+    model = tiny_model()
+    x, y = torch.randn(20, 6), torch.tensor([0, 1, 2, 0, 1] * 4)
+    per, counts = fisher_by_class(model, x, y, num_classes=3, batch_size=6)
+    sq = per_sample_sq_grads(model, x, y)
+    assert counts.tolist() == [8, 8, 4]
+    for k in sq:
+        torch.testing.assert_close(per[k][2], sq[k][y == 2].mean(0))
+    orc = oracle_fisher(model, x, y, batch_size=7)
+    for k in sq:
+        torch.testing.assert_close(orc[k], sq[k].mean(0))
+    m = mean_over(per, [0, 2])
+    for k in sq:
+        torch.testing.assert_close(m[k], (per[k][0] + per[k][2]) / 2)
+
+
+def test_code_fisher_normalisation():
+    model = MLP(in_features=12, hidden=8, num_classes=4)
+    codes = torch.rand(4, 12)
+    raw = code_fisher(model, codes)
+    norm = code_fisher(model, codes, normalize=True)
+    totals = sum(v.flatten(1).sum(1) for v in norm.values())
+    torch.testing.assert_close(totals, torch.ones(4))
+    manual = normalize_per_sample(raw)
+    for k in raw:
+        torch.testing.assert_close(norm[k], manual[k])
+    f64 = code_fisher(model, codes, dtype=torch.float64)
+    for k in raw:
+        assert f64[k].dtype == torch.float32
+        torch.testing.assert_close(f64[k], raw[k], rtol=1e-4, atol=1e-10)
