@@ -86,7 +86,12 @@ def mirror_root(mirror: str | os.PathLike | None = None) -> Path | None:
     if mirror is not None:
         return Path(mirror)
     env = os.environ.get("MNEMO_MIRROR")
-    return Path(env) if env else None
+    if not env:
+        return None
+    path = Path(env)
+    if not path.is_absolute() and not path.exists() and (_repo_root() / path).exists():
+        return _repo_root() / path  # a relative path given from the repository root
+    return path
 
 
 def downloads_allowed(download: bool | None) -> bool:

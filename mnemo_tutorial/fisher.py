@@ -7,7 +7,7 @@ samples. :func:`fisher_loop` is the slow, obvious version kept for tests and ben
 """
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import torch
 from torch import nn
@@ -58,7 +58,7 @@ def per_sample_sq_grads(
         return stable_cross_entropy(logits, yi.unsqueeze(0))
 
     grads = vmap(grad(loss_one), in_dims=(None, 0, 0))(params, x, y)
-    return {k: g.square() for k, g in grads.items()}
+    return {k: g.mul_(g) for k, g in grads.items()}  # squared in place: no second copy
 
 
 def code_fisher(
@@ -145,6 +145,28 @@ def fisher_loop(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> ParamDict
         for k, g in zip(params, grads):
             out[k].append(g.detach().square())
     return {k: torch.stack(v) for k, v in out.items()}
+
+
+def group_means(sq: ParamDict, groups: Sequence[Sequence[int]], normalize: bool = False) -> list[ParamDict]:
+    """Means of per-sample squared gradients {name: (N, ...)} over groups of sample indices,
+    in one matrix product per tensor (no per-group copies). With ``normalize`` each sample is
+    first divided by its total over all parameters. -> one {name: (...)} per group."""
+    n = next(iter(sq.values())).shape[0]
+    ref = next(iter(sq.values()))
+    weights = torch.zeros(len(groups), n, dtype=ref.dtype, device=ref.device)
+    for g, members in enumerate(groups):
+        if len(members) == 0:
+            raise ValueError("group_means: every group needs at least one sample")
+        weights[g, torch.as_tensor(list(members), device=ref.device)] = 1.0 / len(members)
+    if normalize:
+        total = sum(v.flatten(1).sum(1) for v in sq.values())
+        weights = weights / torch.where(total > 0, total, torch.ones_like(total))
+    out: list[ParamDict] = [{} for _ in groups]
+    for k, v in sq.items():
+        m = weights @ v.reshape(n, -1)
+        for g in range(len(groups)):
+            out[g][k] = m[g].view(v.shape[1:])
+    return out
 
 
 def mean_over(fisher: ParamDict, classes: Iterable[int]) -> ParamDict:

@@ -10,7 +10,8 @@ import torch
 from torch import nn
 
 from .codes import MnemonicCodes
-from .fisher import ParamDict, code_fisher, mean_over
+from .fisher import ParamDict, group_means, per_sample_sq_grads
+from .models import MLP
 
 EPS = 1e-16
 
@@ -101,14 +102,6 @@ def perturbation(eta: ParamDict, steps: dict[str, float], sign: int) -> ParamDic
     return {k: sign * steps[k] * v for k, v in eta.items()}
 
 
-def _margins(logits: torch.Tensor, labels: torch.Tensor, against: torch.Tensor) -> torch.Tensor:
-    """logit[label] - max over the classes in ``against`` other than label. logits (N, C) -> (N,)."""
-    masked = logits.clone()
-    masked[:, ~against] = float("-inf")
-    masked[torch.arange(len(labels)), labels] = float("-inf")
-    return logits.gather(1, labels[:, None]).squeeze(1) - masked.max(1).values
-
-
 class _CodeProbe:
     """Evaluates perturbed copies of a model on the codes (or a validation set) without
     building new modules: ``torch.func.functional_call`` with the perturbed tensors."""
@@ -122,28 +115,44 @@ class _CodeProbe:
         fmask[forget] = True
         self.is_forget = fmask[y]
         self.remain_classes = ~fmask
-        self.all_classes = torch.ones_like(fmask)
+        self._mlp_cache: tuple | None = None
 
     @torch.no_grad()
     def logits(self, steps: dict[str, float] | None, eta: ParamDict | None = None, sign: int = 1) -> torch.Tensor:
         """Logits of the model perturbed by ``sign * steps[l] * eta[l]`` (unperturbed for None)."""
         if steps is None or eta is None:
-            params = self.params
-        else:
-            params = {k: torch.add(v, eta[k], alpha=sign * steps[k]) for k, v in self.params.items()}
+            return torch.func.functional_call(self.model, (self.params, self.buffers), (self.x,))
+        if isinstance(self.model, MLP):
+            return self._mlp_logits(steps, eta, sign)
+        params = {k: torch.add(v, eta[k], alpha=sign * steps[k]) for k, v in self.params.items()}
         return torch.func.functional_call(self.model, (params, self.buffers), (self.x,))
+
+    def _mlp_logits(self, steps: dict[str, float], eta: ParamDict, sign: int) -> torch.Tensor:
+        """The same logits for the paper's MLP without materialising the perturbed first layer:
+        (W1 + a E1) x = W1 x + a (E1 x), with W1 x and E1 x computed once per probe and eta."""
+        if self._mlp_cache is None or self._mlp_cache[0] is not eta:
+            flat = self.x.flatten(1)
+            base = flat @ self.params["fc1.weight"].T + self.params["fc1.bias"]
+            self._mlp_cache = (eta, base, flat @ eta["fc1.weight"].T)
+        _, base, e1x = self._mlp_cache
+        pre = base + (sign * steps["fc1.weight"]) * e1x + (sign * steps["fc1.bias"]) * eta["fc1.bias"]
+        w2 = torch.add(self.params["fc2.weight"], eta["fc2.weight"], alpha=sign * steps["fc2.weight"])
+        b2 = torch.add(self.params["fc2.bias"], eta["fc2.bias"], alpha=sign * steps["fc2.bias"])
+        return torch.sigmoid(pre) @ w2.T + b2
 
     def code_stats(self, steps: dict[str, float] | None, eta: ParamDict | None = None, sign: int = 1) -> tuple[float, bool, float]:
         """(largest forget-code margin against the remaining classes, all remaining codes
         correct?, code score = forget-code error + remaining-code accuracy)."""
         z = self.logits(steps, eta, sign)
-        fm = _margins(z[self.is_forget], self.y[self.is_forget], self.remain_classes)
-        pred = z.argmax(1)
-        remain_ok = bool((pred[~self.is_forget] == self.y[~self.is_forget]).all())
-        score = float((pred[self.is_forget] != self.y[self.is_forget]).float().mean()) + float(
-            (pred[~self.is_forget] == self.y[~self.is_forget]).float().mean()
-        )
-        return float(fm.max()), remain_ok, score
+        own = z.gather(1, self.y[:, None]).squeeze(1)
+        best_remaining = z[:, self.remain_classes].max(1).values
+        forget_margin = float((own - best_remaining)[self.is_forget].max())
+        correct = (z.argmax(1) == self.y).tolist()
+        is_forget = self.is_forget.tolist()
+        remain_hits = [c for c, f in zip(correct, is_forget) if not f]
+        forget_hits = [c for c, f in zip(correct, is_forget) if f]
+        score = 1.0 - sum(forget_hits) / len(forget_hits) + sum(remain_hits) / len(remain_hits)
+        return forget_margin, all(remain_hits), score
 
     def accuracy_score(self, steps: dict[str, float] | None, eta: ParamDict | None = None, sign: int = 1) -> float:
         """E_F + A_R (in [0, 2]) of the perturbed model on (x, y)."""
@@ -265,8 +274,13 @@ def forget(
         device = next(model.parameters()).device
         code_tensor = code_tensor.to(device)
         remain = [c for c in range(num_classes) if c not in classes]
-        fisher = code_fisher(model, code_tensor, normalize=normalize_fisher, dtype=fisher_dtype)
-        eta = sensitivity(mean_over(fisher, classes), mean_over(fisher, remain))
+        labels = torch.arange(num_classes, device=device)
+        sq = per_sample_sq_grads(model, code_tensor, labels, dtype=fisher_dtype)
+        f_forget, f_remain = group_means(sq, [classes, remain], normalize=normalize_fisher)
+        del sq
+        eta = sensitivity(f_forget, f_remain)
+        dtype = next(model.parameters()).dtype
+        eta = {k: v.to(dtype) for k, v in eta.items()}
         probe = _CodeProbe(model, code_tensor, torch.arange(num_classes, device=device), classes, num_classes)
         signs = (1, -1) if sign == "auto" else (int(sign),)
         details: dict = {"normalize_fisher": normalize_fisher, "margin": margin}

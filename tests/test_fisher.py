@@ -67,3 +67,18 @@ def test_code_fisher_normalisation():
     for k in raw:
         assert f64[k].dtype == torch.float32
         torch.testing.assert_close(f64[k], raw[k], rtol=1e-4, atol=1e-10)
+
+
+def test_group_means_match_direct_means():
+    from mnemo_tutorial.fisher import group_means
+
+    sq = {"w": torch.rand(5, 3, 2), "b": torch.rand(5, 4)}
+    a, b = group_means(sq, [[1], [0, 2, 3, 4]])
+    for k in sq:
+        torch.testing.assert_close(a[k], sq[k][1])
+        torch.testing.assert_close(b[k], sq[k][[0, 2, 3, 4]].mean(0))
+    na, nb = group_means(sq, [[1], [0, 2, 3, 4]], normalize=True)
+    norm = normalize_per_sample(sq)
+    for k in sq:
+        torch.testing.assert_close(na[k], norm[k][1])
+        torch.testing.assert_close(nb[k], norm[k][[0, 2, 3, 4]].mean(0))

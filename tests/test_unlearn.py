@@ -140,3 +140,16 @@ def test_bad_options(kwargs, word):
     model, codes, _, _ = trained_tiny(steps=1)
     with pytest.raises(ValueError, match=word):
         forget(model, codes, [0], **kwargs)
+
+
+def test_mlp_fast_probe_equals_generic_forward():
+    from mnemo_tutorial.unlearn import _CodeProbe
+
+    model, codes, _, _ = trained_tiny()
+    eta = {k: torch.rand_like(v) for k, v in model.named_parameters()}
+    steps = {k: 0.3 * (i + 1) for i, k in enumerate(eta)}
+    probe = _CodeProbe(model, codes.codes, torch.arange(4), [1], 4)
+    fast = probe.logits(steps, eta, -1)
+    params = {k: v.detach() - steps[k] * eta[k] for k, v in model.named_parameters()}
+    slow = torch.func.functional_call(model, params, (codes.codes,))
+    torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-5)
