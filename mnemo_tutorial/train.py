@@ -19,7 +19,7 @@ from .models import make_model
 from .profiles import Profile
 from .utils import atomic_path, get_device, seed_everything
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
 
@@ -146,6 +146,7 @@ def train_or_load(
 
         augment = random_crop_flip
     path = data_root(root) / "checkpoints" / f"{data.name}-{profile.model}-{profile.name}-{checkpoint_key(profile, seed, data)}.pt"
+    seed_everything(seed)  # the initial weights depend on the seed alone
     model = make_model(profile.model, num_classes=data.num_classes, **profile.extra.get("model_kwargs", {}))
     if use_cache and path.exists():
         state = torch.load(path, map_location="cpu", weights_only=False)
