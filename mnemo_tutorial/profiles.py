@@ -48,10 +48,12 @@ class Profile:
 
 
 _PROFILES: dict[tuple[str, str], Profile] = {
-    # Adam reaches ~98 % test accuracy with the sigmoid MLP in 15 CPU epochs (~25 s).
+    # AdamW reaches ~98 % test accuracy with the sigmoid MLP in 15 CPU epochs (under a minute).
+    # Its decoupled weight decay keeps the codes from being memorised with a confidence that
+    # rounds to one-hot, which keeps their Fisher information informative (see the MNIST chapter).
     ("mnist", "quick"): Profile(
         name="quick", dataset="mnist", model="mlp", epochs=15, batch_size=128,
-        optimizer="adam", lr=3e-3, momentum=0.0, weight_decay=0.0, schedule="cosine",
+        optimizer="adamw", lr=3e-3, momentum=0.0, weight_decay=0.05, schedule="cosine",
         t_mix=0.1,
     ),
     ("mnist", "standard"): Profile(

@@ -41,7 +41,9 @@ def _optimizer(model: nn.Module, profile: Profile) -> torch.optim.Optimizer:
         return torch.optim.SGD(model.parameters(), lr=profile.lr, momentum=profile.momentum, weight_decay=profile.weight_decay)
     if profile.optimizer == "adam":
         return torch.optim.Adam(model.parameters(), lr=profile.lr, weight_decay=profile.weight_decay)
-    raise ValueError(f"profile.optimizer must be 'sgd' or 'adam'; got {profile.optimizer!r}")
+    if profile.optimizer == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=profile.lr, weight_decay=profile.weight_decay)
+    raise ValueError(f"profile.optimizer must be 'sgd', 'adam' or 'adamw'; got {profile.optimizer!r}")
 
 
 def train_model(
