@@ -53,7 +53,7 @@ _PROFILES: dict[tuple[str, str], Profile] = {
     # rounds to one-hot, which keeps their Fisher information informative (see the MNIST chapter).
     ("mnist", "quick"): Profile(
         name="quick", dataset="mnist", model="mlp", epochs=15, batch_size=128,
-        optimizer="adamw", lr=3e-3, momentum=0.0, weight_decay=0.05, schedule="cosine",
+        optimizer="adamw", lr=3e-3, momentum=0.0, weight_decay=0.1, schedule="cosine",
         t_mix=0.1,
     ),
     ("mnist", "standard"): Profile(

@@ -1,0 +1,247 @@
+"""Audits: is the forgotten class really gone, or only hidden behind the output layer?
+
+E_F only says that the model no longer *predicts* the forgotten class. Three audits look
+further, each to be read against the model retrained from scratch without the class
+(the gold standard):
+
+* :func:`membership_auc` — can an attacker tell the forgotten class's training samples
+  from its held-out samples by their loss?
+* :func:`linear_probe` — can a linear classifier still read the forgotten class out of the
+  penultimate-layer features?
+* :func:`relearn_time` — how few fine-tuning steps bring the forgotten class back?
+"""
+from __future__ import annotations
+
+import copy
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from .data import ImageData
+from .metrics import membership_inference_auc, predict
+from .unlearn import check_forget_classes
+from .utils import module_device
+
+
+def _forget_mask(y: torch.Tensor, classes: Sequence[int]) -> torch.Tensor:
+    return torch.isin(y, torch.as_tensor(list(classes), dtype=y.dtype))
+
+
+def _pick(mask: torch.Tensor, k: int | None, gen: torch.Generator) -> torch.Tensor:
+    """Up to ``k`` random indices where ``mask`` is True (all of them, shuffled, if k is None)."""
+    idx = torch.nonzero(mask).flatten()
+    idx = idx[torch.randperm(idx.numel(), generator=gen)]
+    return idx if k is None else idx[:k]
+
+
+# --------------------------------------------------------------------------- membership inference
+
+
+def membership_auc(
+    model: nn.Module,
+    data: ImageData,
+    forget: Sequence[int] | int,
+    samples: int | None = 1000,
+    seed: int = 0,
+) -> float:
+    """Loss-based membership-inference AUC on the forgotten classes.
+
+    Members: up to ``samples`` random training samples of the forgotten classes; non-members:
+    as many of their test samples (all of them if fewer). The attacker scores each sample by
+    its negative cross-entropy loss (:func:`mnemo_tutorial.metrics.membership_inference_auc`).
+
+    Reading it: 0.5 means the attacker cannot tell training samples from held-out ones by
+    their loss, which is what a model that never trained on them gives (the retrained
+    model); 1.0 means every training sample has a lower loss than every held-out one (the
+    model remembers exactly which samples it saw). Values well below 0.5 are also a signal
+    (members have a *higher* loss, as after gradient ascent on them). A model that
+    generalises well is near 0.5 even before forgetting (the paper reports 0.49 before and
+    0.51 after on MNIST), so compare with the retrained model rather than read the number
+    alone.
+    """
+    classes = check_forget_classes(forget, data.num_classes)
+    gen = torch.Generator().manual_seed(int(seed))
+    non = _pick(_forget_mask(data.y_test, classes), samples, gen)
+    mem = _pick(_forget_mask(data.y_train, classes), non.numel(), gen)
+    return membership_inference_auc(model, data.x_train[mem], data.y_train[mem], data.x_test[non], data.y_test[non])
+
+
+# --------------------------------------------------------------------------- linear probe
+
+
+@torch.no_grad()
+def extract_features(model: nn.Module, x: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
+    """Penultimate-layer features ``model.features(x)``: (N, *input_shape) -> (N, D) on CPU.
+    The model's mode is restored."""
+    if not callable(getattr(model, "features", None)):
+        raise ValueError(f"model must have a features(x) method returning penultimate features; {type(model).__name__} has none")
+    was_training = model.training
+    model.eval()
+    dev = module_device(model)
+    out = []
+    try:
+        for start in range(0, x.shape[0], batch_size):
+            out.append(model.features(x[start : start + batch_size].to(dev)).flatten(1).float().cpu())
+    finally:
+        model.train(was_training)
+    return torch.cat(out) if out else torch.empty(0)
+
+
+def probe_features(
+    f_train: torch.Tensor,
+    y_train: torch.Tensor,
+    f_test: torch.Tensor,
+    y_test: torch.Tensor,
+    forget: Sequence[int],
+    C: float = 1.0,
+    max_iter: int = 300,
+) -> dict[str, float]:
+    """Fit a multiclass logistic regression on features (N, D) -> labels (N,) and report
+    test accuracies in percent: ``forget_acc`` (on the forgotten classes' samples: the
+    probe reads them out as their own class), ``remain_acc`` and ``accuracy`` (all)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(f_train.numpy())
+    clf = LogisticRegression(C=C, max_iter=max_iter)
+    clf.fit(scaler.transform(f_train.numpy()), y_train.numpy())
+    pred = clf.predict(scaler.transform(f_test.numpy()))
+    y = y_test.numpy()
+    is_f = np.isin(y, np.asarray(list(forget)))
+    correct = pred == y
+    return {
+        "forget_acc": 100.0 * float(correct[is_f].mean()) if is_f.any() else float("nan"),
+        "remain_acc": 100.0 * float(correct[~is_f].mean()) if (~is_f).any() else float("nan"),
+        "accuracy": 100.0 * float(correct.mean()),
+    }
+
+
+def linear_probe(
+    model: nn.Module,
+    data: ImageData,
+    forget: Sequence[int] | int,
+    train_samples: int = 3000,
+    test_samples: int = 2000,
+    seed: int = 0,
+    C: float = 1.0,
+    max_iter: int = 300,
+) -> dict[str, float]:
+    """How well a *linear* classifier reads the forgotten classes out of the penultimate
+    features ``model.features(x)`` after forgetting.
+
+    A full multiclass probe (scikit-learn ``LogisticRegression``, standardised features,
+    L2 strength ``C``) is trained on the features of ``train_samples`` random training
+    samples of *all* classes and tested on ``test_samples`` random test samples. Returned
+    (percent): ``forget_acc`` = accuracy on the forgotten classes' test samples (how much of
+    the class the representation still carries), ``remain_acc`` and ``accuracy``.
+
+    Reading it: a one-shot weight perturbation or a changed output layer can drive E_F to
+    100 while the features still separate the class (``forget_acc`` high). Compare with the
+    retrained model: generic features learned on the other classes often separate the
+    forgotten class well too, so a high ``forget_acc`` is only a leak if it is clearly above
+    the retrained model's.
+    """
+    classes = check_forget_classes(forget, data.num_classes)
+    gen = torch.Generator().manual_seed(int(seed))
+    tr = _pick(torch.ones_like(data.y_train, dtype=torch.bool), train_samples, gen)
+    te = _pick(torch.ones_like(data.y_test, dtype=torch.bool), test_samples, gen)
+    return probe_features(
+        extract_features(model, data.x_train[tr]), data.y_train[tr],
+        extract_features(model, data.x_test[te]), data.y_test[te], classes, C=C, max_iter=max_iter,
+    )
+
+
+# --------------------------------------------------------------------------- relearn time
+
+
+def relearn_time(
+    model: nn.Module,
+    data: ImageData,
+    forget: Sequence[int] | int,
+    forget_samples: int = 16,
+    retain_samples: int = 128,
+    lr: float = 0.01,
+    momentum: float = 0.9,
+    threshold: float = 50.0,
+    max_steps: int = 100,
+    eval_samples: int | None = 1000,
+    seed: int = 0,
+) -> dict[str, float | int | bool]:
+    """Relearn time (Golatkar et al., CVPR 2020): full-batch SGD steps on a copy of ``model``
+    until the forgotten classes come back.
+
+    The fine-tuning set is fixed: ``forget_samples`` random training samples of the
+    forgotten classes plus ``retain_samples`` random training samples of the other classes
+    (so that the model cannot simply predict the forgotten class everywhere). After each
+    step the accuracy on up to ``eval_samples`` held-out test samples of the forgotten
+    classes is measured; the count stops when it reaches ``threshold`` percent.
+
+    Returns ``{"steps": n, "relearned": bool, "final_forget_acc": %, "remain_acc": %}`` with
+    ``steps = max_steps`` and ``relearned = False`` when the threshold was never reached
+    (0 steps when the model already meets it). Reading it: a model that *hides* the class
+    (the information is still in the weights) relearns in far fewer steps than the model
+    retrained without it; one that matches the retrained model's count behaves as if it had
+    never seen the class. The input model is not modified.
+    """
+    classes = check_forget_classes(forget, data.num_classes)
+    if not 0.0 < threshold <= 100.0:
+        raise ValueError(f"threshold must be a percentage in (0, 100]; got {threshold!r}")
+    if int(max_steps) < 1 or int(forget_samples) < 1 or int(retain_samples) < 0:
+        raise ValueError(
+            f"max_steps and forget_samples must be >= 1 and retain_samples >= 0; "
+            f"got {max_steps!r}, {forget_samples!r}, {retain_samples!r}"
+        )
+    if lr <= 0:
+        raise ValueError(f"lr must be > 0; got {lr!r}")
+    gen = torch.Generator().manual_seed(int(seed))
+    f_tr = _forget_mask(data.y_train, classes)
+    idx = torch.cat([_pick(f_tr, int(forget_samples), gen), _pick(~f_tr, int(retain_samples), gen)])
+    ev = _pick(_forget_mask(data.y_test, classes), eval_samples, gen)
+    ev_r = _pick(~_forget_mask(data.y_test, classes), eval_samples, gen)
+    work = copy.deepcopy(model)
+    dev = module_device(work)
+    x, y = data.x_train[idx].to(dev), data.y_train[idx].to(dev)
+    xe, ye = data.x_test[ev], data.y_test[ev]
+
+    def forget_acc() -> float:
+        return 100.0 * float((predict(work, xe) == ye).float().mean())
+
+    opt = torch.optim.SGD(work.parameters(), lr=lr, momentum=momentum)
+    work.train()
+    acc, steps, relearned = forget_acc(), 0, False
+    if acc >= threshold:
+        relearned = True
+    else:
+        for steps in range(1, int(max_steps) + 1):
+            loss = nn.functional.cross_entropy(work(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            acc = forget_acc()
+            if acc >= threshold:
+                relearned = True
+                break
+    remain = 100.0 * float((predict(work, data.x_test[ev_r]) == data.y_test[ev_r]).float().mean())
+    return {"steps": int(steps), "relearned": relearned, "final_forget_acc": acc, "remain_acc": remain}
+
+
+def audit(
+    model: nn.Module,
+    data: ImageData,
+    forget: Sequence[int] | int,
+    seed: int = 0,
+    **relearn_kwargs,
+) -> dict[str, float | int | bool]:
+    """All three audits with their defaults, flattened into one dict:
+    ``mia_auc``, ``probe_forget_acc``, ``probe_remain_acc``, ``relearn_steps``, ``relearned``."""
+    probe = linear_probe(model, data, forget, seed=seed)
+    rel = relearn_time(model, data, forget, seed=seed, **relearn_kwargs)
+    return {
+        "mia_auc": membership_auc(model, data, forget, seed=seed),
+        "probe_forget_acc": probe["forget_acc"],
+        "probe_remain_acc": probe["remain_acc"],
+        "relearn_steps": rel["steps"],
+        "relearned": rel["relearned"],
+    }

@@ -1,0 +1,130 @@
+"""Audits on cases whose answer is known in advance."""
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from mnemo_tutorial.audits import audit, extract_features, linear_probe, membership_auc, relearn_time
+from mnemo_tutorial.data import ImageData
+from mnemo_tutorial.models import MLP
+
+
+def noise_data(n_train, n_test, classes=3, dim=16, seed=0):
+    """Pure noise with random labels: nothing to generalise, only to memorise."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n_train + n_test, 1, 4, dim // 4, generator=g)
+    y = torch.randint(0, classes, (n_train + n_test,), generator=g)
+    return ImageData("noise", x[:n_train], y[:n_train], x[n_train:], y[n_train:], [str(c) for c in range(classes)])
+
+
+def fit(model, x, y, steps=300, lr=1e-2):
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    for _ in range(steps):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    for p in model.parameters():
+        p.grad = None
+    return model.eval()
+
+
+def test_mia_auc_near_one_when_members_are_memorised():
+    data = noise_data(150, 300, classes=5)
+    torch.manual_seed(0)
+    model = fit(MLP(in_features=16, hidden=256, num_classes=5), data.x_train, data.y_train, steps=600)
+    assert membership_auc(model, data, [0]) > 0.95
+
+
+def test_mia_auc_near_half_for_identical_distributions():
+    data = noise_data(3000, 3000)  # the model never saw either split
+    torch.manual_seed(0)
+    model = MLP(in_features=16, hidden=32, num_classes=3).eval()
+    assert abs(membership_auc(model, data, [1], samples=None) - 0.5) < 0.05
+
+
+class FixedFeatures(nn.Module):
+    """features(x) = x (or x with dimensions 0 and 1 summed, which makes classes 0 and 1
+    indistinguishable), then a linear head."""
+
+    def __init__(self, merge: bool):
+        super().__init__()
+        self.merge = merge
+        self.head = nn.Linear(4 if not merge else 3, 3)
+
+    def features(self, x):
+        x = x.flatten(1)
+        return torch.cat([x[:, :1] + x[:, 1:2], x[:, 2:]], 1) if self.merge else x
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+def axis_data(n=900, seed=0):
+    """Class k is a blob around 4 * e_k in R^4 (shaped 1x2x2)."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(2 * n) % 3
+    centers = 4.0 * torch.eye(4)[:3]
+    x = (centers[y] + 0.5 * torch.randn(2 * n, 4, generator=g)).view(-1, 1, 2, 2)
+    return ImageData("axes", x[:n], y[:n], x[n:], y[n:], ["0", "1", "2"])
+
+
+def test_linear_probe_reads_a_class_only_when_the_features_hold_it():
+    data = axis_data()
+    keep = linear_probe(FixedFeatures(merge=False), data, [0], train_samples=600, test_samples=600)
+    assert keep["forget_acc"] > 95.0 and keep["remain_acc"] > 95.0
+    gone = linear_probe(FixedFeatures(merge=True), data, [0], train_samples=600, test_samples=600)
+    assert gone["forget_acc"] < 75.0  # class 0 looks exactly like class 1: about a coin flip
+    assert gone["accuracy"] < keep["accuracy"]
+    with pytest.raises(ValueError, match="features"):
+        extract_features(nn.Linear(4, 3), data.x_test)
+
+
+def blob_data(n=600, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    centers = torch.rand(3, 16, generator=g)
+    y = torch.arange(2 * n) % 3
+    x = (centers[y] + 0.15 * torch.randn(2 * n, 16, generator=g)).view(-1, 1, 4, 4)
+    return ImageData("blobs", x[:n], y[:n], x[n:], y[n:], ["0", "1", "2"])
+
+
+@pytest.fixture(scope="module")
+def blob_model():
+    data = blob_data()
+    torch.manual_seed(0)
+    return data, fit(MLP(in_features=16, hidden=32, num_classes=3), data.x_train, data.y_train)
+
+
+def test_relearn_time_known_cases(blob_model):
+    data, model = blob_model
+    state = copy.deepcopy(model.state_dict())
+    # a model that never forgot: already above the threshold, 0 steps
+    assert relearn_time(model, data, [0]) == pytest.approx({"steps": 0, "relearned": True,
+                                                            "final_forget_acc": 100.0, "remain_acc": 100.0}, abs=1.0)
+    # hiding the class behind its output bias: E_F = 100, but a few steps bring it back
+    hidden = copy.deepcopy(model)
+    with torch.no_grad():
+        hidden.fc2.bias[0] -= 20.0
+    assert relearn_time(hidden, data, [0], max_steps=1)["final_forget_acc"] == 0.0
+    r = relearn_time(hidden, data, [0], lr=0.05)
+    assert r["relearned"] and 1 <= r["steps"] <= 100
+    # a learning rate too small to move anything never gets there
+    stuck = relearn_time(hidden, data, [0], lr=1e-9, max_steps=5)
+    assert stuck == {"steps": 5, "relearned": False, "final_forget_acc": stuck["final_forget_acc"],
+                     "remain_acc": stuck["remain_acc"]} and stuck["final_forget_acc"] < 50.0
+    for k, v in model.state_dict().items():  # the audit works on a copy
+        assert torch.equal(v, state[k])
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_audit_bundle_and_bad_arguments(blob_model):
+    data, model = blob_model
+    out = audit(model, data, [2])
+    assert set(out) == {"mia_auc", "probe_forget_acc", "probe_remain_acc", "relearn_steps", "relearned"}
+    assert 0.0 <= out["mia_auc"] <= 1.0 and out["relearn_steps"] == 0
+    with pytest.raises(ValueError, match="threshold"):
+        relearn_time(model, data, [0], threshold=0)
+    with pytest.raises(ValueError, match="forget"):
+        membership_auc(model, data, [5])
+    with pytest.raises(ValueError, match="lr"):
+        relearn_time(model, data, [0], lr=0)
