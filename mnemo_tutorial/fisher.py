@@ -98,8 +98,8 @@ def fisher_by_class(
 ) -> tuple[ParamDict, torch.Tensor]:
     """Per-class mean of the squared per-sample gradients over a dataset ("oracle" FIM).
 
-    x: (N, *input_shape), y: (N,) -> ({name: (C, *param_shape)}, counts (C,)).
-    Samples are processed in vectorised chunks of ``batch_size``.
+    x: (N, *input_shape), y: (N,) -> ({name: (C, *param_shape)}, counts (C,)). Samples are
+    processed in vectorised chunks of ``batch_size`` with :func:`grouped_fisher`.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
@@ -111,10 +111,11 @@ def fisher_by_class(
     for start in range(0, x.shape[0], batch_size):
         xb = x[start : start + batch_size].to(device)
         yb = y[start : start + batch_size].to(device)
-        sq = per_sample_sq_grads(model, xb, yb)
-        for k, v in sq.items():
-            sums[k].index_add_(0, yb, v)
-        counts += torch.bincount(yb, minlength=num_classes).float()
+        onehot = nn.functional.one_hot(yb, num_classes).T.to(sums[next(iter(sums))].dtype)
+        for c, part in enumerate(grouped_fisher(model, xb, yb, onehot)):
+            for k, v in part.items():
+                sums[k][c] += v
+        counts += onehot.sum(1)
     denom = counts.clamp(min=1)
     return {k: v / denom.view(-1, *[1] * (v.dim() - 1)) for k, v in sums.items()}, counts
 
@@ -123,12 +124,16 @@ def oracle_fisher(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512
 ) -> ParamDict:
     """Mean squared per-sample gradient over all of ``(x, y)``: {name: param_shape}."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
     device = next(model.parameters()).device
     total: ParamDict = {k: torch.zeros_like(p) for k, p in model.named_parameters()}
     for start in range(0, x.shape[0], batch_size):
-        sq = per_sample_sq_grads(model, x[start : start + batch_size].to(device), y[start : start + batch_size].to(device))
-        for k, v in sq.items():
-            total[k] += v.sum(0)
+        xb = x[start : start + batch_size].to(device)
+        yb = y[start : start + batch_size].to(device)
+        ones = torch.ones(1, xb.shape[0], device=device, dtype=next(iter(total.values())).dtype)
+        for k, v in grouped_fisher(model, xb, yb, ones)[0].items():
+            total[k] += v
     return {k: v / max(1, x.shape[0]) for k, v in total.items()}
 
 
@@ -173,3 +178,94 @@ def mean_over(fisher: ParamDict, classes: Iterable[int]) -> ParamDict:
     """Average a per-class Fisher {name: (C, ...)} over ``classes`` -> {name: (...)}."""
     idx = torch.as_tensor(list(classes), dtype=torch.long)
     return {k: v[idx.to(v.device)].mean(0) for k, v in fisher.items()}
+
+
+def _linear_layers(model: nn.Module) -> dict[str, nn.Linear]:
+    return {name: mod for name, mod in model.named_modules() if isinstance(mod, nn.Linear)}
+
+
+def grouped_fisher(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    weights: torch.Tensor,
+    normalize: bool = False,
+) -> list[ParamDict]:
+    """Weighted sums of squared per-sample gradients, one per row of ``weights`` (G, N):
+    ``out[g][name] = sum_n weights[g, n] * (dL_n/dw)^2`` (with ``normalize``, each sample is
+    first divided by its squared gradient norm). x: (N, *input_shape), y: (N,).
+
+    For an ``nn.Linear`` layer applied once to (N, in) inputs, a sample's weight gradient is
+    the outer product of the loss gradient at the layer's output, delta_n (out,), and its input
+    a_n (in,), so ``sum_n w_n (delta_n a_n^T)^2 = (w * delta^2)^T (a^2)``: one matrix product,
+    without materialising the per-sample gradients (Goodfellow, 2015). All other parameters
+    use :func:`per_sample_sq_grads` (``torch.func.vmap``). Equal to the per-sample route up to
+    float rounding (see the tests); the model gets no ``.grad``.
+    """
+    n = x.shape[0]
+    if weights.shape[-1] != n:
+        raise ValueError(f"weights must have shape (G, {n}); got {tuple(weights.shape)}")
+    linears = _linear_layers(model)
+    seen: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {k: [] for k in linears}
+
+    def hook(name: str):
+        def capture(mod: nn.Module, inputs: tuple, out: torch.Tensor) -> torch.Tensor:
+            if not out.requires_grad:
+                out = out.detach().requires_grad_()
+            seen[name].append((inputs[0].detach(), out))
+            return out
+
+        return capture
+
+    handles = [mod.register_forward_hook(hook(name)) for name, mod in linears.items()]
+    try:
+        with torch.enable_grad():
+            logits = model(x)
+            fast = {k: v[0] for k, v in seen.items() if len(v) == 1 and v[0][0].dim() == 2}
+            loss = stable_cross_entropy(logits, y) * n  # sum of per-sample losses
+            deltas = torch.autograd.grad(loss, [out for _, out in fast.values()]) if fast else []
+    finally:
+        for h in handles:
+            h.remove()
+    params = dict(model.named_parameters())
+    covered: set[str] = set()
+    per_sample_totals = torch.zeros(n, dtype=weights.dtype, device=weights.device)
+    pieces: dict[str, tuple[torch.Tensor, torch.Tensor | None]] = {}
+    for (name, (a, _)), d in zip(fast.items(), deltas):
+        d2, a2 = d.detach().square(), a.square()
+        mod = linears[name]
+        pieces[name] = (d2, a2)
+        covered.add(f"{name}.weight" if name else "weight")
+        per_sample_totals += d2.sum(1) * a2.sum(1)
+        if mod.bias is not None:
+            covered.add(f"{name}.bias" if name else "bias")
+            per_sample_totals += d2.sum(1)
+    rest = [k for k in params if k not in covered]
+    rest_sq: ParamDict = {}
+    if rest:
+        full = per_sample_sq_grads(model, x, y)
+        rest_sq = {k: full[k] for k in rest}
+        for v in rest_sq.values():
+            per_sample_totals += v.flatten(1).sum(1)
+    w = weights
+    if normalize:
+        w = w / torch.where(per_sample_totals > 0, per_sample_totals, torch.ones_like(per_sample_totals))
+    out: list[ParamDict] = [{} for _ in range(w.shape[0])]
+    for name, (d2, a2) in pieces.items():
+        prefix = f"{name}." if name else ""
+        for g in range(w.shape[0]):
+            wd2 = d2 * w[g][:, None]
+            out[g][prefix + "weight"] = wd2.T @ a2
+            if linears[name].bias is not None:
+                out[g][prefix + "bias"] = wd2.sum(0)
+    for k, v in rest_sq.items():
+        m = w @ v.reshape(n, -1)
+        for g in range(w.shape[0]):
+            out[g][k] = m[g].view(v.shape[1:])
+    return [{k: o[k] for k in params} for o in out]
+
+
+def class_weights(y: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """(C, N) weights averaging over the samples of each class (0 for a class without samples)."""
+    onehot = nn.functional.one_hot(y, num_classes).T.to(torch.get_default_dtype())
+    return onehot / onehot.sum(1, keepdim=True).clamp(min=1)

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from .codes import MnemonicCodes
-from .fisher import ParamDict, group_means, per_sample_sq_grads
+from .fisher import ParamDict, group_means, grouped_fisher, per_sample_sq_grads
 from .models import MLP
 
 EPS = 1e-16
@@ -275,9 +275,15 @@ def forget(
         code_tensor = code_tensor.to(device)
         remain = [c for c in range(num_classes) if c not in classes]
         labels = torch.arange(num_classes, device=device)
-        sq = per_sample_sq_grads(model, code_tensor, labels, dtype=fisher_dtype)
-        f_forget, f_remain = group_means(sq, [classes, remain], normalize=normalize_fisher)
-        del sq
+        if fisher_dtype is None:
+            weights = torch.zeros(2, num_classes, device=device)
+            weights[0, classes] = 1.0 / len(classes)
+            weights[1, remain] = 1.0 / len(remain)
+            f_forget, f_remain = grouped_fisher(model, code_tensor, labels, weights, normalize=normalize_fisher)
+        else:  # another precision: the torch.func per-sample route
+            sq = per_sample_sq_grads(model, code_tensor, labels, dtype=fisher_dtype)
+            f_forget, f_remain = group_means(sq, [classes, remain], normalize=normalize_fisher)
+            del sq
         eta = sensitivity(f_forget, f_remain)
         dtype = next(model.parameters()).dtype
         eta = {k: v.to(dtype) for k, v in eta.items()}

@@ -1,3 +1,4 @@
+import pytest
 import torch
 from torch import nn
 
@@ -82,3 +83,27 @@ def test_group_means_match_direct_means():
     for k in sq:
         torch.testing.assert_close(na[k], norm[k][1])
         torch.testing.assert_close(nb[k], norm[k][[0, 2, 3, 4]].mean(0))
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_grouped_fisher_equals_per_sample_route(normalize):
+    from mnemo_tutorial.fisher import group_means, grouped_fisher
+
+    torch.manual_seed(1)
+    models = [tiny_model(), nn.Sequential(nn.Conv1d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8, 3))]
+    inputs = [torch.randn(9, 6), torch.randn(9, 1, 6)]
+    y = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1, 1])
+    groups = [[1, 4, 7, 8], [0, 2, 3, 5, 6]]
+    for model, x in zip(models, inputs):
+        weights = torch.zeros(2, 9)
+        for g, members in enumerate(groups):
+            weights[g, members] = 1.0 / len(members)
+        fast = grouped_fisher(model, x, y, weights, normalize=normalize)
+        ref = group_means(per_sample_sq_grads(model, x, y), groups, normalize=normalize)
+        for g in range(2):
+            assert fast[g].keys() == ref[g].keys()
+            for k in ref[g]:
+                torch.testing.assert_close(fast[g][k], ref[g][k], rtol=1e-4, atol=1e-9)
+        assert all(p.grad is None for p in model.parameters())
+    with pytest.raises(ValueError, match="weights"):
+        grouped_fisher(models[0], inputs[0], y, torch.ones(1, 5))
