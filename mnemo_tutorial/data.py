@@ -217,10 +217,6 @@ def load_dataset(name: str, **kwargs) -> ImageData:
 # ---------------------------------------------------------------------------------------
 # Shared helpers for archives in the offline mirror
 # ---------------------------------------------------------------------------------------
-# Number of classes of each dataset, known before loading it (the CLI checks --forget with it).
-NUM_CLASSES: dict[str, int] = globals().get("NUM_CLASSES", {"mnist": 10})
-NUM_CLASSES.update({"cifar10": 10, "faces": 40})
-
 # SHA-256 of the archives in the offline mirror (from the mirror's README).
 MIRROR_SHA256: dict[str, str] = {
     "cifar10-jpeg.tar.gz": "1fab6e733a06cc26af0ccd8cfea06054bfe6fe3f0a1a296b26aac44a058c45ac",
@@ -291,9 +287,10 @@ CIFAR10_JPEG_NOTE = (
 )
 
 
-def _read_rgb(path: str) -> "np.ndarray":
-    from PIL import Image
+def _read_rgb(path: str):
+    """The image file at ``path`` as an (H, W, 3) uint8 array."""
     import numpy as np
+    from PIL import Image
 
     with Image.open(path) as img:
         return np.asarray(img.convert("RGB"), dtype=np.uint8)
@@ -361,7 +358,8 @@ def load_cifar10(
        else the JPEG copy (``<root>/cifar10-jpeg/{train,test}/<class>/*.jpg`` or its decoded cache);
     2. in the mirror: ``<mirror>/cifar10-jpeg.tar.gz`` (SHA-256 checked against ``checksums``,
        the mirror README's value by default), extracted into ``<root>/cifar10-jpeg``;
-    3. a download with ``torchvision.datasets.CIFAR10`` (original release) into the root.
+    3. a download with ``torchvision.datasets.CIFAR10`` (original release) into the root
+       (``download=None`` means: unless the environment sets ``MNEMO_OFFLINE=1``).
 
     The JPEG copy is decoded once with ``torchvision.datasets.ImageFolder`` and cached as a
     uint8 tensor file (``<root>/cifar10-jpeg/cifar10-jpeg-uint8.pt``, written atomically), so
@@ -371,6 +369,7 @@ def load_cifar10(
 
     root = data_root(root)
     mirror_dir = mirror_root(mirror)
+    download = downloads_allowed(download)
     checksums = MIRROR_SHA256 if checksums is None else checksums
     tree = root / CIFAR10_JPEG_DIR
     original = root / "cifar-10-batches-py"
@@ -386,6 +385,9 @@ def load_cifar10(
 
     def from_jpeg(source: str) -> ImageData:
         t = _cifar10_jpeg_tensors(tree)
+        for split in ("x_train", "x_test"):
+            if tuple(t[split].shape[1:]) != (3, 32, 32):
+                raise ValueError(f"{tree} must hold 32x32 RGB images; found images of shape {tuple(t[split].shape[1:])}")
         return _cifar10_data(t["x_train"], t["y_train"], t["x_test"], t["y_test"], source, {"format": CIFAR10_JPEG_NOTE})
 
     if original.is_dir():
@@ -402,7 +404,7 @@ def load_cifar10(
         CIFAR10(str(root), train=True, download=True)
         CIFAR10(str(root), train=False, download=True)
     except Exception as exc:  # network errors come in many types
-        raise _cifar10_missing(root, mirror_dir, f"download failed: {exc}") from None
+        raise _cifar10_missing(root, mirror_dir, f"download failed: {one_line(exc)}") from None
     return from_original("download")
 
 
@@ -508,7 +510,7 @@ def _olivetti_tensors(data_home: Path, size: int, download: bool) -> torch.Tenso
 def load_faces(
     root: str | os.PathLike | None = None,
     mirror: str | os.PathLike | None = None,
-    download: bool = True,
+    download: bool | None = None,
     checksums: dict[str, str] | None = None,
     size: int = FACES_SIZE,
 ) -> ImageData:
@@ -525,13 +527,15 @@ def load_faces(
        cached copy under ``<root>/scikit_learn_data``;
     2. in the mirror: ``<mirror>/att_faces.tar.gz`` (SHA-256 checked against ``checksums``,
        the mirror README's value by default), extracted into ``<root>/att_faces``;
-    3. a download with ``sklearn.datasets.fetch_olivetti_faces`` into ``<root>/scikit_learn_data``.
+    3. a download with ``sklearn.datasets.fetch_olivetti_faces`` into ``<root>/scikit_learn_data``
+       (``download=None`` means: unless the environment sets ``MNEMO_OFFLINE=1``).
     """
     if int(size) < 8:
         raise ValueError(f"size must be an integer >= 8; got {size!r}")
     size = int(size)
     root = data_root(root)
     mirror_dir = mirror_root(mirror)
+    download = downloads_allowed(download)
     checksums = MIRROR_SHA256 if checksums is None else checksums
     tree = root / FACES_DIR
     sk_home = root / "scikit_learn_data"
@@ -551,7 +555,7 @@ def load_faces(
     try:
         images = _olivetti_tensors(sk_home, size, download=True)
     except Exception as exc:  # network errors come in many types
-        raise _faces_missing(root, mirror_dir, f"download failed: {exc}") from None
+        raise _faces_missing(root, mirror_dir, f"download failed: {one_line(exc)}") from None
     return _faces_split(images, size, "download", sk_note)
 
 
