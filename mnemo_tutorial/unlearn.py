@@ -228,6 +228,7 @@ def forget(
     fisher_dtype: torch.dtype | None = None,
     lambda1_grid: Sequence[float] = LAMBDA1_GRID,
     lambda2_grid: Sequence[float] = LAMBDA2_GRID,
+    params: Sequence[str] | None = None,
 ) -> ForgetResult:
     """One-shot forgetting of the classes ``forget`` with the mnemonic codes (C, *input_shape).
 
@@ -245,6 +246,8 @@ def forget(
         split (carve it from the training data, never from the test set).
       * ``"paper"``: ``paper_lambdas``; a ``(lambda1, lambda2)`` tuple: those values.
     ``sign``: ``"auto"`` keeps the sign whose model scores higher on the codes, or +1 / -1.
+    ``params``: names of the parameter tensors the step may move (default: all, as in the
+    paper); the others keep their values.
 
     Returns a new model (the input model is not modified, its train/eval mode is restored and
     no gradients are left on it) and a :class:`ForgetReport`.
@@ -274,6 +277,7 @@ def forget(
         device = next(model.parameters()).device
         code_tensor = code_tensor.to(device)
         remain = [c for c in range(num_classes) if c not in classes]
+        details: dict = {"normalize_fisher": normalize_fisher, "margin": margin}
         labels = torch.arange(num_classes, device=device)
         if fisher_dtype is None:
             weights = torch.zeros(2, num_classes, device=device)
@@ -285,11 +289,16 @@ def forget(
             f_forget, f_remain = group_means(sq, [classes, remain], normalize=normalize_fisher)
             del sq
         eta = sensitivity(f_forget, f_remain)
+        if params is not None:
+            unknown = sorted(set(params) - set(eta))
+            if unknown or not params:
+                raise ValueError(f"params must name parameter tensors of the model ({', '.join(eta)}); got {list(params)!r}")
+            eta = {k: (v if k in params else torch.zeros_like(v)) for k, v in eta.items()}
+            details["params"] = list(params)
         dtype = next(model.parameters()).dtype
         eta = {k: v.to(dtype) for k, v in eta.items()}
         probe = _CodeProbe(model, code_tensor, torch.arange(num_classes, device=device), classes, num_classes)
         signs = (1, -1) if sign == "auto" else (int(sign),)
-        details: dict = {"normalize_fisher": normalize_fisher, "margin": margin}
 
         if lambdas == "auto" and validation is None:
             selection = "data-free"

@@ -28,7 +28,7 @@ from mnemo_tutorial.train import train_model
 from mnemo_tutorial.unlearn import forget
 
 
-# ----------------------------------------------------------------------------- helpers
+# ----------------------------------------------------------------------------- test files
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 

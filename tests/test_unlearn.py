@@ -153,3 +153,15 @@ def test_mlp_fast_probe_equals_generic_forward():
     params = {k: v.detach() - steps[k] * eta[k] for k, v in model.named_parameters()}
     slow = torch.func.functional_call(model, params, (codes.codes,))
     torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-5)
+
+
+def test_params_restricts_the_step():
+    model, codes, x, y = trained_tiny()
+    res = forget(model, codes, [1], params=["fc2.weight", "fc2.bias"])
+    new = dict(res.model.named_parameters())
+    old = dict(model.named_parameters())
+    assert torch.equal(new["fc1.weight"], old["fc1.weight"]) and torch.equal(new["fc1.bias"], old["fc1.bias"])
+    assert not torch.equal(new["fc2.weight"], old["fc2.weight"])
+    assert res.report.details["params"] == ["fc2.weight", "fc2.bias"]
+    with pytest.raises(ValueError, match="params"):
+        forget(model, codes, [1], params=["nope"])
