@@ -106,12 +106,18 @@ def one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-def md5_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    h = hashlib.md5()
+def file_digest(path: str | os.PathLike, algorithm: str, chunk: int = 1 << 20) -> str:
+    """Hex digest of a file with ``hashlib``'s ``algorithm`` ("md5", "sha256", ...)."""
+    h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def md5_file(path: str | os.PathLike) -> str:
+    """Hex MD5 of a file."""
+    return file_digest(path, "md5")
 
 
 # MD5 of the uncompressed IDX files (the official values, as torchvision lists them).
@@ -224,13 +230,9 @@ MIRROR_SHA256: dict[str, str] = {
 }
 
 
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+def sha256_file(path: str | os.PathLike) -> str:
     """Hex SHA-256 of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+    return file_digest(path, "sha256")
 
 
 def _extract_from_mirror(archive: Path, root: Path, top: str, expected_sha256: str | None) -> Path:

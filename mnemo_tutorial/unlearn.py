@@ -178,40 +178,23 @@ def _candidates(eta: ParamDict, grid1: Sequence[float], grid2: Sequence[float]) 
 
 
 def _first_sufficient(
-    probe: "_CodeProbe", eta: ParamDict, cands: list, sign: int, margin: float, stride: int = 1
+    probe: "_CodeProbe", eta: ParamDict, cands: list, sign: int, margin: float
 ) -> tuple[int | None, int, tuple[float, int] | None]:
     """Scan candidates from the smallest perturbation up for the first one after which every
     forget code sits ``margin`` logits below the best remaining class while every remaining
     code keeps its class.
 
     Returns (its index or None, number of candidates evaluated, (deepest forget-code margin,
-    index) over the candidates that keep every remaining code, or None). With ``stride`` > 1
-    the scan is coarse to fine: every ``stride``-th candidate first, then the ones skipped just
-    before the first hit.
+    index) over the candidates that keep every remaining code, or None).
     """
-    evaluated = 0
     fallback: tuple[float, int] | None = None
-
-    def meets(i: int) -> bool:
-        nonlocal evaluated, fallback
-        evaluated += 1
-        worst, remain_ok, _ = probe.code_stats(cands[i][2], eta, sign)
+    for i, (_, _, steps, _) in enumerate(cands):
+        worst, remain_ok, _ = probe.code_stats(steps, eta, sign)
         if remain_ok and (fallback is None or worst < fallback[0]):
             fallback = (worst, i)
-        return remain_ok and worst <= -margin
-
-    stride = max(1, int(stride))
-    for i in range(0, len(cands), stride):
-        if meets(i):
-            for j in range(max(0, i - stride + 1), i):
-                if meets(j):
-                    return j, evaluated, fallback
-            return i, evaluated, fallback
-    last = len(cands) - 1
-    for j in range(last - (last % stride) + 1, len(cands)):
-        if meets(j):
-            return j, evaluated, fallback
-    return None, evaluated, fallback
+        if remain_ok and worst <= -margin:
+            return i, i + 1, fallback
+    return None, len(cands), fallback
 
 
 def forget(
