@@ -1,0 +1,92 @@
+"""The environment, read in one place: device, profile name, mixed precision.
+
+Library functions take explicit arguments; the command line and the chapters' setup cells
+call these helpers to turn ``MNEMO_DEVICE`` / ``MNEMO_PROFILE`` into those arguments.
+
+* ``MNEMO_DEVICE``: ``cpu``, ``cuda`` or ``auto`` (the default: CUDA when available).
+* ``MNEMO_PROFILE``: a profile name (default ``quick``, whatever the device: the chapters'
+  pretrained models are ``quick`` models, and ``standard`` is asked for explicitly).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+DEFAULT_PROFILE = "quick"
+
+
+def select_device(value: str | None = None):
+    """The torch device named by ``value`` (or ``MNEMO_DEVICE``): ``cpu``, ``cuda`` or ``auto``.
+
+    ``auto`` (the default) is CUDA when available, else the CPU. Asking for ``cuda`` where
+    there is none is an error that says so.
+    """
+    import torch
+
+    source = "device" if value is not None else "MNEMO_DEVICE"
+    raw = value if value is not None else os.environ.get("MNEMO_DEVICE", "auto")
+    name = str(raw).strip().lower() or "auto"
+    if name not in DEVICE_CHOICES:
+        raise ValueError(f"{source} must be one of {', '.join(DEVICE_CHOICES)}; got {raw!r}")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{source} is 'cuda' but no CUDA device is available; use cpu or auto")
+    return torch.device(name)
+
+
+def check_device_name(value: str) -> str:
+    """Validate a device name without importing torch (for the command line)."""
+    name = str(value).strip().lower()
+    if name not in DEVICE_CHOICES:
+        raise ValueError(f"must be one of {', '.join(DEVICE_CHOICES)}; got {value!r}")
+    return name
+
+
+def profile_name(value: str | None = None) -> str:
+    """``value``, else ``MNEMO_PROFILE``, else ``quick``."""
+    name = value or os.environ.get("MNEMO_PROFILE") or DEFAULT_PROFILE
+    return str(name).strip()
+
+
+@dataclass(frozen=True)
+class Precision:
+    """How training runs on a device: autocast dtype (None: float32) and whether a
+    ``torch.amp.GradScaler`` is needed (float16 only)."""
+
+    name: str  # "float32", "bfloat16" or "float16"
+    autocast_dtype: object | None
+    grad_scaler: bool
+
+
+def training_precision(device_type: str, capability: tuple[int, int] | None = None) -> Precision:
+    """Mixed precision by capability.
+
+    * CPU (or anything but CUDA): float32.
+    * CUDA with compute capability >= 8.0 (Ampere and newer; native bfloat16): bfloat16 autocast.
+    * Older CUDA GPUs (e.g. Colab's T4, 7.5): float16 autocast with a gradient scaler.
+
+    ``capability`` defaults to the current CUDA device's; pass it to decide for another GPU.
+    The Fisher information and the forgetting step never use this: they run in float32.
+    """
+    import torch
+
+    if device_type != "cuda":
+        return Precision("float32", None, False)
+    if capability is None:
+        capability = torch.cuda.get_device_capability()
+    if tuple(capability) >= (8, 0):
+        return Precision("bfloat16", torch.bfloat16, False)
+    return Precision("float16", torch.float16, True)
+
+
+def device_description(device) -> str:
+    """A short human description of a device (its name for a GPU)."""
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        return f"cuda ({torch.cuda.get_device_name(index)})"
+    return device.type
