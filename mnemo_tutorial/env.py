@@ -90,3 +90,22 @@ def device_description(device) -> str:
         index = device.index if device.index is not None else torch.cuda.current_device()
         return f"cuda ({torch.cuda.get_device_name(index)})"
     return device.type
+
+
+def package_source_hash() -> str:
+    """SHA-256 (first 16 hex digits) over the package's Python sources, in name order.
+
+    A chapter records it when executed; a test compares it with the package committed beside
+    the chapter, so outputs produced by another version of the package are caught.
+    """
+    import hashlib
+    from pathlib import Path
+
+    digest = hashlib.sha256()
+    root = Path(__file__).resolve().parent
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes().replace(b"\r\n", b"\n"))
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
