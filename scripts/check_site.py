@@ -6,7 +6,7 @@ Usage (from the repository root)::
     python scripts/check_site.py                 # check _build/html
     python scripts/check_site.py --build         # jupyter-book build . -W first
     python scripts/check_site.py --browser never # only the HTML checks (no Chromium)
-    python scripts/check_site.py --pages intro differences   # some pages only
+    python scripts/check_site.py --pages intro 'api/*'      # some pages only
 
 Static checks, on the HTML files:
 
@@ -39,6 +39,7 @@ import shutil
 import subprocess
 import sys
 import threading
+from fnmatch import fnmatch
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -286,10 +287,15 @@ def pages_of(site: Path, only: list[str] | None) -> list[Path]:
         and p.name not in {"genindex.html", "search.html", "py-modindex.html"}
     )
     if only:
-        pages = [p for p in pages if p.stem in only]
-        missing = set(only) - {p.stem for p in pages}
+        def names(page: Path) -> set[str]:
+            rel = page.relative_to(site).with_suffix("").as_posix()
+            return {rel, rel.removeprefix("book/")}
+
+        matched = {pat: [p for p in pages if any(fnmatch(n, pat) for n in names(p))] for pat in only}
+        missing = sorted(pat for pat, found in matched.items() if not found)
         if missing:
-            raise SystemExit(f"error: --pages: no built page named {sorted(missing)}")
+            raise ValueError(f"--pages: no built page matches {missing}")
+        pages = [p for p in pages if any(p in found for found in matched.values())]
     return pages
 
 
@@ -311,7 +317,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="run the Chromium checks: when found (auto), or fail without")
     parser.add_argument("--chromium", help="the Chromium or Chrome executable to use")
     parser.add_argument("--pages", nargs="+", metavar="NAME",
-                        help="check only these pages (file names without .html)")
+                        help="check only these pages: paths under book/ without .html, "
+                             "shell patterns allowed (intro, api/*)")
     parser.add_argument("--budget-ms", type=int, default=20000,
                         help="virtual time each page gets to run its scripts (ms)")
     args = parser.parse_args(argv)
@@ -324,7 +331,10 @@ def main(argv: list[str] | None = None) -> int:
     if not (site / "index.html").is_file():
         parser.error(f"--html: {site} holds no built site (no index.html); build it with "
                      "`jupyter-book build . -W` or pass --build")
-    pages = pages_of(site, args.pages)
+    try:
+        pages = pages_of(site, args.pages)
+    except ValueError as error:
+        parser.error(str(error))
 
     chromium = None
     if args.browser != "never":

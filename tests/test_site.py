@@ -8,6 +8,7 @@ CI builds the book after the tests and runs ``scripts/check_site.py`` on it.
 from __future__ import annotations
 
 import importlib.util
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -113,6 +114,16 @@ def test_bad_arguments_exit_with_status_2(tmp_path, capsys):
         check_site.main(["--html", str(tmp_path), "--browser", "never"])
     assert stop.value.code == 2
     assert "--html" in capsys.readouterr().err
+    site = make_site(tmp_path / "site", "<p>text</p>").parent
+    with pytest.raises(SystemExit) as stop:
+        check_site.main(["--html", str(site), "--browser", "never", "--pages", "nope"])
+    assert stop.value.code == 2
+    assert "--pages" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        check_site.main(["--html", str(site), "--browser", "never", "--budget-ms", "0"])
+    assert stop.value.code == 2
+    # a good site passes: exit status 0
+    assert check_site.main(["--html", str(site), "--browser", "never"]) == 0
 
 
 # ------------------------------------------------------------------ the browser part
@@ -154,13 +165,13 @@ def test_browser_sees_raw_tex_without_mathjax_and_typeset_math_with_it(tmp_path)
 
 # ------------------------------------------------------------------ the built book
 
-OWN_PAGES = ["intro", "differences", "references", "api"]
+OWN_PAGES = ["intro", "differences", "references", "api", "api/*"]
 
 
 @pytest.mark.skipif(not (SITE / "index.html").is_file(), reason="book not built (_build/html)")
 def test_built_book_pages_outside_the_chapters_pass_the_static_checks():
     pages = check_site.pages_of(SITE, OWN_PAGES)
-    assert len(pages) == len(OWN_PAGES)
+    assert len(pages) > len(OWN_PAGES), "the API reference has a page per module"
     reports = [check_site.static_checks(SITE, page) for page in pages]
     assert {r.name: r.problems for r in reports if r.problems} == {}
     assert sum(r.math for r in reports) > 0, "the introduction and differences pages have math"
@@ -173,3 +184,35 @@ def test_built_book_serves_mathjax_and_widget_javascript_itself():
     assert (SITE / "_static" / "ipywidgets" / "require.js").is_file()
     # vendored scripts are on the widget pages only, not on every page
     assert "ipywidgets/embed-amd.js" not in (SITE / "book" / "references.html").read_text()
+
+
+# ------------------------------------------------------------------ the book's sources
+
+
+def test_every_package_module_has_an_api_page_in_the_table_of_contents():
+    import yaml
+
+    modules = {
+        p.stem for p in (ROOT / "mnemo_tutorial").glob("*.py") if not p.stem.startswith("_")
+    }
+    toc = (ROOT / "_toc.yml").read_text()
+    listed = set(re.findall(r"file: book/api/(\w+)", toc))
+    assert modules - listed == set(), "add book/api/<module>.md and list it in _toc.yml"
+    assert listed - modules == set(), "an API page names a module that no longer exists"
+    for name in modules:
+        page = (ROOT / "book" / "api" / f"{name}.md").read_text()
+        assert f".. automodule:: mnemo_tutorial.{name}\n" in page
+    yaml.safe_load(toc)  # the table of contents stays valid YAML
+
+
+def test_citation_file_names_the_book_the_paper_and_both_licences():
+    import yaml
+
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert cff["cff-version"] == "1.2.0" and cff["title"] and cff["authors"]
+    assert set(cff["license"]) == {"MIT", "CC-BY-4.0"}
+    licence = (ROOT / "LICENSE").read_text()
+    assert "MIT License" in licence and "CC BY 4.0" in licence
+    paper = cff["references"][0]
+    assert paper["title"] == "One-Shot Machine Unlearning with Mnemonic Code"
+    assert [a["family-names"] for a in paper["authors"]] == ["Yamashita", "Yamada", "Shibata"]
