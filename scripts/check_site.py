@@ -175,6 +175,14 @@ def check_resources(soup: BeautifulSoup, page: Path, site: Path, report: PageRep
                     report.problems.append(f"script missing from the site: {url}")
                 elif "mathjax" in url.lower():
                     mathjax_local = True
+    scripts = [n.get("src", "") for n in soup.find_all("script") if n.get("src")]
+    for library, most in (("mathjax/", 1), ("ipywidgets/", 2)):
+        count = sum(library in src for src in scripts)
+        if count > most:
+            report.problems.append(
+                f"{count} {library} scripts on one page (at most {most}): is a vendored "
+                "library under a static path? Jupyter Book 1 then adds every .js file to every page"
+            )
     if report.math and not mathjax_local:
         report.problems.append(f"{report.math} formulas but no MathJax served by the site")
     del site

@@ -100,6 +100,16 @@ def test_math_needs_mathjax_served_by_the_site(tmp_path):
     assert any("missing from the site" in p for p in problems(missing))
 
 
+def test_every_file_of_a_vendored_library_on_a_page_fails(tmp_path):
+    head = MATHJAX_SCRIPT + "".join(
+        f'<script src="_static/mathjax/{name}.js"></script>' for name in ("core", "loader")
+    )
+    site = make_site(tmp_path, "<p>text</p>", head=head)
+    for name in ("core", "loader"):
+        (site.parent / "_static" / "mathjax" / f"{name}.js").write_text("// stand-in")
+    assert any("3 mathjax/ scripts" in p for p in problems(site))
+
+
 def test_a_widget_needs_a_captioned_figure_in_its_section(tmp_path):
     widget = ('<div class="cell_output"><script type="application/vnd.jupyter.widget-view+json">'
               '{"model_id": "x", "version_major": 2}</script></div>')
