@@ -12,7 +12,8 @@ Static checks, on the HTML files:
 
 * offline: no page loads a script, style sheet or image from another host, and every
   local script it loads exists in the site;
-* math: a page with formulas loads MathJax from the site itself;
+* math: a page with formulas loads MathJax from the site itself, and no TeX is left outside
+  the math markup that MathJax typesets (a formula the Markdown parser did not recognise);
 * figures: every image in a page's content has alt text that is not generated (not a file
   name, a path or a hash) and sits in a ``<figure>`` with a non-empty caption;
 * scaffolding: no ``assert`` line in a visible code cell (cells whose input is hidden behind a
@@ -22,7 +23,8 @@ Static checks, on the HTML files:
 Browser checks (headless Chromium, every page served on 127.0.0.1 with every other host
 unreachable): every formula was typeset by MathJax (an ``mjx-container`` in each math element),
 no raw TeX (``\\(``, ``\\[``, ``$$``, ``\\begin{``) is left in the text of the page, and every
-widget is drawn from the state stored in the page.
+widget is drawn from the state stored in the page. Pages with neither formulas nor widgets
+are not loaded in the browser: nothing on them is drawn by a script.
 ``--browser auto`` (the default) runs them when a Chromium is found and says so when not.
 
 Exit status: 0 when every check passes, 1 when one fails, 2 for bad arguments.
@@ -154,6 +156,21 @@ def check_widgets(article: Tag, report: PageReport) -> None:
             )
 
 
+def raw_tex(article: Tag) -> list[str]:
+    """Stretches of TeX in the page's text outside code and outside math elements (which
+    MathJax typesets), with some context: TeX there is shown to the reader as it is."""
+    article = BeautifulSoup(str(article), "html.parser")
+    for node in article.find_all(["pre", "code", "script", "style", "mjx-container"]):
+        node.decompose()
+    for node in article.select(".math"):
+        node.decompose()
+    text = article.get_text(" ")
+    found = []
+    for match in list(RAW_TEX.finditer(text))[:3]:
+        found.append(text[max(0, match.start() - 30) : match.end() + 30].replace("\n", " "))
+    return found
+
+
 def check_resources(soup: BeautifulSoup, page: Path, site: Path, report: PageReport) -> None:
     """No resource from another host; every local script present in the site."""
     mathjax_local = False
@@ -200,6 +217,8 @@ def static_checks(site: Path, page: Path) -> PageReport:
     check_figures(article, report)
     check_asserts(article, report)
     check_widgets(article, report)
+    for around in raw_tex(article):
+        report.problems.append(f"raw TeX outside the math markup: ...{around}...")
     return report
 
 
@@ -360,6 +379,8 @@ def main(argv: list[str] | None = None) -> int:
             for page, report in zip(pages, reports):
                 if not report.has_content:
                     continue  # a redirect page: its target is checked on its own
+                if not (report.math or report.widgets):
+                    continue  # nothing a script draws: the HTML checks said it all
                 url = f"http://127.0.0.1:{port}/{page.relative_to(site).as_posix()}"
                 try:
                     dom = dump_dom(chromium, url, args.budget_ms, timeout_s=120)

@@ -100,6 +100,15 @@ def test_math_needs_mathjax_served_by_the_site(tmp_path):
     assert any("missing from the site" in p for p in problems(missing))
 
 
+def test_tex_outside_the_math_markup_fails(tmp_path):
+    typeset_later = '<p><span class="math notranslate nohighlight">\\(E_F\\)</span></p>'
+    in_code = "<pre>print(r'$$x$$')</pre>"
+    assert problems(make_site(tmp_path / "a", typeset_later + in_code, head=MATHJAX_SCRIPT)) == []
+    unparsed = "<p>the loss $$L(w)$$ and \\(E_F\\)</p>"
+    found = problems(make_site(tmp_path / "b", unparsed, head=MATHJAX_SCRIPT))
+    assert any("raw TeX" in p for p in found)
+
+
 def test_every_file_of_a_vendored_library_on_a_page_fails(tmp_path):
     head = MATHJAX_SCRIPT + "".join(
         f'<script src="_static/mathjax/{name}.js"></script>' for name in ("core", "loader")
