@@ -1,0 +1,150 @@
+"""Generate the course assignments from their master notebooks and check the result.
+
+    python assignments/build.py                  # all assignments
+    python assignments/build.py fisher codes     # some of them
+    python assignments/build.py --sync-package-tests
+
+For each master notebook ``assignments/<name>.ipynb`` this
+
+1. runs ``otter assign`` into ``assignments/dist/<name>/`` (git-ignored): the student notebook
+   and its public checks in ``student/``, the solution notebook, all checks (public and hidden)
+   and the Gradescope autograder zip in ``autograder/``. ``otter assign`` itself runs the
+   solution notebook against every check and fails if one does not pass;
+2. executes the untouched student notebook from top to bottom in a fresh kernel and requires
+   that no cell raises and that every ``grader.check`` cell reports failing checks (the
+   student has not answered anything yet, so a check that passes cannot be checking);
+3. compares the public checks with the copies shipped in the package
+   (``mnemo_tutorial/assignment_tests/<name>/``, which Colab installs with the package);
+   ``--sync-package-tests`` rewrites those copies instead.
+
+Exit status 0 when everything holds, 1 otherwise, 2 for bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+DIST = HERE / "dist"
+PACKAGE_TESTS = REPO / "mnemo_tutorial" / "assignment_tests"
+ASSIGNMENTS = ("fisher", "codes", "forgetting", "audits")
+CELL_TIMEOUT_S = 600
+
+
+def run_assign(name: str) -> Path:
+    """``otter assign`` for one master notebook, written atomically to ``dist/<name>``."""
+    DIST.mkdir(exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=DIST))
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "otter", "assign", str(HERE / f"{name}.ipynb"), str(tmp / "out")],
+            cwd=HERE,
+            capture_output=True,
+            text=True,
+        )
+        if proc.returncode != 0:
+            sys.stderr.write(proc.stdout + proc.stderr)
+            raise RuntimeError(f"otter assign failed for {name} (solutions must pass every check)")
+        final = DIST / name
+        if final.exists():
+            shutil.rmtree(final)
+        (tmp / "out").rename(final)
+        return final
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def check_student_notebook(name: str, out: Path) -> list[str]:
+    """Execute the untouched student notebook; return the problems found (empty: all good)."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    student_dir = out / "student"
+    nb = nbformat.read(student_dir / f"{name}.ipynb", as_version=4)
+    client = NotebookClient(
+        nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(student_dir)}}
+    )
+    try:
+        client.execute()
+    except CellExecutionError as e:
+        return [f"{name}: the untouched student notebook raised an error:\n{e}"]
+    problems = []
+    checks = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code" or "grader.check(" not in cell.source or "check_all" in cell.source:
+            continue
+        checks += 1
+        text = ""
+        for o in cell.get("outputs", []):
+            text += "".join(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
+        if "failed" not in text or "All test cases passed" in text:
+            problems.append(f"{name}: `{cell.source.strip()}` did not report a failure for an unanswered question")
+    if checks == 0:
+        problems.append(f"{name}: no grader.check cells in the student notebook")
+    return problems
+
+
+def compare_package_tests(name: str, out: Path, sync: bool) -> list[str]:
+    """The package's copy of the public checks must equal the generated ones."""
+    generated = out / "student" / "tests"
+    shipped = PACKAGE_TESTS / name
+    if sync:
+        tmp = PACKAGE_TESTS / f".{name}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(generated, tmp)
+        shutil.rmtree(shipped, ignore_errors=True)
+        tmp.rename(shipped)
+        return []
+    gen_files = sorted(p.name for p in generated.glob("*.py"))
+    ship_files = sorted(p.name for p in shipped.glob("*.py")) if shipped.is_dir() else []
+    if gen_files != ship_files or any(not filecmp.cmp(generated / f, shipped / f, shallow=False) for f in gen_files):
+        return [
+            f"{name}: the public checks shipped in {shipped.relative_to(REPO)} differ from the ones "
+            f"otter assign generates; run `python assignments/build.py --sync-package-tests`"
+        ]
+    return []
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="*", help=f"assignments to build (default: all of {', '.join(ASSIGNMENTS)})")
+    parser.add_argument("--sync-package-tests", action="store_true",
+                        help="copy the generated public checks into mnemo_tutorial/assignment_tests/")
+    parser.add_argument("--skip-student-run", action="store_true",
+                        help="do not execute the student notebooks (faster; CI does not use this)")
+    args = parser.parse_args(argv)
+    unknown = [n for n in args.names if n not in ASSIGNMENTS]
+    if unknown:
+        parser.error(f"unknown assignment(s) {', '.join(unknown)}; choose from {', '.join(ASSIGNMENTS)}")
+    names = args.names or list(ASSIGNMENTS)
+
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    problems: list[str] = []
+    t_all = time.perf_counter()
+    for name in names:
+        t0 = time.perf_counter()
+        out = run_assign(name)
+        t1 = time.perf_counter()
+        print(f"{name}: otter assign (solutions checked) {t1 - t0:.0f} s", flush=True)
+        if not args.skip_student_run:
+            problems += check_student_notebook(name, out)
+            print(f"{name}: untouched student notebook executed {time.perf_counter() - t1:.0f} s", flush=True)
+        problems += compare_package_tests(name, out, args.sync_package_tests)
+    print(f"all: {time.perf_counter() - t_all:.0f} s; output in {DIST.relative_to(REPO)}/")
+    for p in problems:
+        print("PROBLEM:", p, file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
