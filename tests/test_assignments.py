@@ -461,7 +461,10 @@ _ENVS: dict[str, dict] = {}
 
 
 def solution_env(name: str, generated: dict[str, Path]) -> dict:
-    """Namespace of the solution notebook executed top to bottom (the grader calls skipped)."""
+    """Namespace of the solution notebook executed top to bottom (the grader calls skipped).
+
+    The setup cell is skipped too: it only installs the package when it is missing and creates
+    the otter grader, which would write its log file into the working directory."""
     if name not in _ENVS:
         from IPython.core.inputtransformer2 import TransformerManager
 
@@ -469,7 +472,7 @@ def solution_env(name: str, generated: dict[str, Path]) -> dict:
         tm = TransformerManager()
         env: dict = {"__name__": "__main__"}
         for i, cell in enumerate(nb.cells):
-            if cell.cell_type != "code" or "grader." in cell.source:
+            if cell.cell_type != "code" or "grader." in cell.source or "otter.Notebook(" in cell.source:
                 continue
             exec(compile(tm.transform_cell(cell.source), f"<{name} cell {i}>", "exec"), env)
         _ENVS[name] = env
