@@ -19,10 +19,9 @@ import sys
 import textwrap
 from pathlib import Path
 
+import nbformat
+import otter.test_files as otter_test_files
 import pytest
-
-otter_test_files = pytest.importorskip("otter.test_files")
-nbformat = pytest.importorskip("nbformat")
 
 ASSIGNMENTS_DIR = Path(__file__).resolve().parents[1] / "assignments"
 NAMES = ("fisher", "codes", "forgetting", "audits")
