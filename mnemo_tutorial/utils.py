@@ -1,4 +1,5 @@
-"""Small shared helpers: seeding, device choice, atomic file writes."""
+"""Small shared helpers: seeding (global for chapters, isolated for the library), device
+choice, atomic file writes."""
 from __future__ import annotations
 
 import os
@@ -18,6 +19,23 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+@contextmanager
+def isolated_rng(seed: int, device: str | torch.device | None = None) -> Iterator[torch.Generator]:
+    """Run a block with torch's global RNG (CPU, and CUDA for ``device``) seeded with ``seed``
+    and restored afterwards; yields a CPU ``torch.Generator`` seeded with ``seed``.
+
+    Library code uses this instead of :func:`seed_everything`, so that calling it leaves the
+    caller's random state (Python, NumPy, torch) exactly as it was.
+    """
+    devices = []
+    if device is not None and torch.device(device).type == "cuda":
+        index = torch.device(device).index
+        devices = [index if index is not None else torch.cuda.current_device()]
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield torch.Generator().manual_seed(seed)
 
 
 def get_device(device: str | torch.device | None = None) -> torch.device:
