@@ -1,26 +1,43 @@
 """mnemo_tutorial: the companion package of the one-shot unlearning tutorial.
 
 One-shot machine unlearning with mnemonic codes (Yamashita, Yamada, Shibata, ACML 2024,
-arXiv:2306.05670): codes, Fisher information, the forgetting step, metrics, data, models
-and the training loop used by every chapter of the book.
+arXiv:2306.05670): codes, Fisher information, the forgetting step, the unlearning methods it
+is compared with, metrics, data, models and the training loop used by every chapter of the book.
+
+The names below are imported on first use (PEP 562), so that ``import mnemo_tutorial`` and
+``python -m mnemo_tutorial --help`` do not load torch.
 """
-from .codes import CodeMixDataset, MnemonicCodes
-from .data import ChecksumError, DataNotFoundError, ImageData, load_dataset, load_mnist
-from .fisher import code_fisher, fisher_by_class, fisher_loop, oracle_fisher, per_sample_sq_grads
-from .metrics import confusion_matrix, evaluate, forget_metrics, per_class_accuracy, predict
-from .models import MLP, make_model
-from .profiles import Profile, get_profile
-from .train import TrainResult, train_model, train_or_load
-from .unlearn import ForgetReport, ForgetResult, forget, layer_steps, sensitivity
-from .utils import get_device, seed_everything
+from __future__ import annotations
 
-__version__ = "0.1.0"
+import importlib
 
-__all__ = [
-    "CodeMixDataset", "MnemonicCodes", "ChecksumError", "DataNotFoundError", "ImageData",
-    "load_dataset", "load_mnist", "code_fisher", "fisher_by_class", "fisher_loop", "oracle_fisher",
-    "per_sample_sq_grads", "confusion_matrix", "evaluate", "forget_metrics", "per_class_accuracy",
-    "predict", "MLP", "make_model", "Profile", "get_profile", "TrainResult", "train_model",
-    "train_or_load", "ForgetReport", "ForgetResult", "forget", "layer_steps", "sensitivity",
-    "get_device", "seed_everything",
-]
+__version__ = "0.2.0"
+
+_EXPORTS = {
+    "codes": ("CodeMixDataset", "MnemonicCodes"),
+    "data": ("ChecksumError", "DataNotFoundError", "ImageData", "load_dataset", "load_mnist"),
+    "fisher": ("code_fisher", "fisher_by_class", "fisher_loop", "oracle_fisher", "per_sample_sq_grads"),
+    "metrics": ("confusion_matrix", "evaluate", "forget_metrics", "per_class_accuracy", "predict"),
+    "models": ("MLP", "make_model"),
+    "profiles": ("Profile", "ForgetSettings", "Settings", "get_profile", "get_settings"),
+    "train": ("TrainResult", "train_model", "train_or_load"),
+    "unlearn": ("ForgetFailed", "ForgetReport", "ForgetResult", "forget", "layer_steps", "sensitivity"),
+    "methods": ("METHODS", "UnlearnTask", "get_method", "run_method"),
+    "utils": ("get_device", "seed_everything"),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mnemo_tutorial' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
