@@ -149,7 +149,7 @@ def train_or_load(
         augment = random_crop_flip
     path = data_root(root) / "checkpoints" / f"{data.name}-{profile.model}-{profile.name}-{checkpoint_key(profile, seed, data)}.pt"
     seed_everything(seed)  # the initial weights depend on the seed alone
-    model = make_model(profile.model, num_classes=data.num_classes, **profile.extra.get("model_kwargs", {}))
+    model = make_model(profile.model, num_classes=data.num_classes, **profile.model_options())
     if use_cache and path.exists():
         state = torch.load(path, map_location="cpu", weights_only=False)
         model.load_state_dict(state["model"])
