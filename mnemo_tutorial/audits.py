@@ -20,8 +20,8 @@ import torch
 from torch import nn
 
 from .data import ImageData
-from .metrics import membership_inference_auc, predict
-from .unlearn import check_forget_classes
+from .checks import check_forget_classes
+from .metrics import batched_eval, membership_inference_auc, predict
 from .utils import module_device
 
 
@@ -71,22 +71,12 @@ def membership_auc(
 # --------------------------------------------------------------------------- linear probe
 
 
-@torch.no_grad()
 def extract_features(model: nn.Module, x: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
-    """Penultimate-layer features ``model.features(x)``: (N, *input_shape) -> (N, D) on CPU.
-    The model's mode is restored."""
+    """Penultimate-layer features ``model.features(x)``: x (N, *input_shape) on any device ->
+    (N, D) float32 on CPU. The model's mode is restored."""
     if not callable(getattr(model, "features", None)):
         raise ValueError(f"model must have a features(x) method returning penultimate features; {type(model).__name__} has none")
-    was_training = model.training
-    model.eval()
-    dev = module_device(model)
-    out = []
-    try:
-        for start in range(0, x.shape[0], batch_size):
-            out.append(model.features(x[start : start + batch_size].to(dev)).flatten(1).float().cpu())
-    finally:
-        model.train(was_training)
-    return torch.cat(out) if out else torch.empty(0)
+    return batched_eval(model, lambda xb: model.features(xb).flatten(1).float(), x, batch_size=batch_size)
 
 
 def probe_features(
@@ -156,6 +146,22 @@ def linear_probe(
 # --------------------------------------------------------------------------- relearn time
 
 
+def _check_relearn_args(threshold: float, max_steps: int, forget_samples: int, retain_samples: int, lr: float) -> None:
+    if not 0.0 < threshold <= 100.0:
+        raise ValueError(f"threshold must be a percentage in (0, 100]; got {threshold!r}")
+    if int(max_steps) < 1 or int(forget_samples) < 1 or int(retain_samples) < 0:
+        raise ValueError(
+            f"max_steps and forget_samples must be >= 1 and retain_samples >= 0; "
+            f"got {max_steps!r}, {forget_samples!r}, {retain_samples!r}"
+        )
+    if lr <= 0:
+        raise ValueError(f"lr must be > 0; got {lr!r}")
+
+
+def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    return 100.0 * float((predict(model, x) == y.cpu()).float().mean())
+
+
 def relearn_time(
     model: nn.Module,
     data: ImageData,
@@ -183,48 +189,30 @@ def relearn_time(
     (0 steps when the model already meets it). Reading it: a model that *hides* the class
     (the information is still in the weights) relearns in far fewer steps than the model
     retrained without it; one that matches the retrained model's count behaves as if it had
-    never seen the class. The input model is not modified.
+    never seen the class. The input model is not modified; the copy stays on its device.
     """
     classes = check_forget_classes(forget, data.num_classes)
-    if not 0.0 < threshold <= 100.0:
-        raise ValueError(f"threshold must be a percentage in (0, 100]; got {threshold!r}")
-    if int(max_steps) < 1 or int(forget_samples) < 1 or int(retain_samples) < 0:
-        raise ValueError(
-            f"max_steps and forget_samples must be >= 1 and retain_samples >= 0; "
-            f"got {max_steps!r}, {forget_samples!r}, {retain_samples!r}"
-        )
-    if lr <= 0:
-        raise ValueError(f"lr must be > 0; got {lr!r}")
+    _check_relearn_args(threshold, max_steps, forget_samples, retain_samples, lr)
     gen = torch.Generator().manual_seed(int(seed))
     f_tr = _forget_mask(data.y_train, classes)
     idx = torch.cat([_pick(f_tr, int(forget_samples), gen), _pick(~f_tr, int(retain_samples), gen)])
-    ev = _pick(_forget_mask(data.y_test, classes), eval_samples, gen)
-    ev_r = _pick(~_forget_mask(data.y_test, classes), eval_samples, gen)
+    f_te = _forget_mask(data.y_test, classes)
+    ev, ev_r = _pick(f_te, eval_samples, gen), _pick(~f_te, eval_samples, gen)
     work = copy.deepcopy(model)
     dev = module_device(work)
     x, y = data.x_train[idx].to(dev), data.y_train[idx].to(dev)
-    xe, ye = data.x_test[ev], data.y_test[ev]
-
-    def forget_acc() -> float:
-        return 100.0 * float((predict(work, xe) == ye).float().mean())
-
     opt = torch.optim.SGD(work.parameters(), lr=lr, momentum=momentum)
-    work.train()
-    acc, steps, relearned = forget_acc(), 0, False
-    if acc >= threshold:
-        relearned = True
-    else:
-        for steps in range(1, int(max_steps) + 1):
-            loss = nn.functional.cross_entropy(work(x), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            acc = forget_acc()
-            if acc >= threshold:
-                relearned = True
-                break
-    remain = 100.0 * float((predict(work, data.x_test[ev_r]) == data.y_test[ev_r]).float().mean())
-    return {"steps": int(steps), "relearned": relearned, "final_forget_acc": acc, "remain_acc": remain}
+    acc, steps = _accuracy(work, data.x_test[ev], data.y_test[ev]), 0
+    while acc < threshold and steps < int(max_steps):
+        work.train()
+        loss = nn.functional.cross_entropy(work(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        steps += 1
+        acc = _accuracy(work, data.x_test[ev], data.y_test[ev])
+    remain = _accuracy(work, data.x_test[ev_r], data.y_test[ev_r])
+    return {"steps": int(steps), "relearned": acc >= threshold, "final_forget_acc": acc, "remain_acc": remain}
 
 
 def audit(

@@ -1,7 +1,7 @@
 """Metrics of the paper (E_F, A_R), per-class accuracy, confusion matrix."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -13,22 +13,42 @@ from .utils import module_device
 
 
 @torch.no_grad()
-def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
-    """Predicted classes (N,) on CPU for inputs x (N, *input_shape); the model's mode is restored."""
+def batched_eval(
+    model: nn.Module, fn: Callable[..., torch.Tensor], *tensors: torch.Tensor, batch_size: int = 2048
+) -> torch.Tensor:
+    """``fn(*batch)`` over slices of ``tensors`` (all (N, ...)), with ``model`` in eval mode and
+    without gradients; each slice is moved to the model's device first. Returns the results
+    concatenated on the CPU, (N, ...). The model's mode is restored, also on error.
+
+    The one loop behind :func:`predict`, :func:`per_sample_loss` and
+    :func:`mnemo_tutorial.audits.extract_features`.
+    """
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
+    n = tensors[0].shape[0]
+    if any(t.shape[0] != n for t in tensors):
+        raise ValueError(f"tensors must have the same first dimension; got {[t.shape[0] for t in tensors]}")
     was_training = model.training
     model.eval()
     device = module_device(model)
     out = []
     try:
-        for start in range(0, x.shape[0], batch_size):
-            out.append(model(x[start : start + batch_size].to(device)).argmax(1).cpu())
+        for start in range(0, max(n, 1), int(batch_size)):  # one (empty) call when n == 0: right dtype
+            out.append(fn(*(t[start : start + batch_size].to(device) for t in tensors)).cpu())
     finally:
         model.train(was_training)
-    return torch.cat(out) if out else torch.empty(0, dtype=torch.long)
+    return torch.cat(out)
+
+
+def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
+    """Predicted classes (N,) int64 on CPU for inputs x (N, *input_shape) on any device; the
+    model's mode is restored."""
+    return batched_eval(model, lambda xb: model(xb).argmax(1), x, batch_size=batch_size)
 
 
 def per_class_accuracy(preds: torch.Tensor, y: torch.Tensor, num_classes: int) -> list[float]:
-    """Accuracy in percent for each class (NaN for a class without samples)."""
+    """Accuracy in percent for each class (NaN for a class without samples); preds (N,), y (N,)."""
+    preds, y = preds.cpu(), y.cpu()
     correct = torch.bincount(y[preds == y], minlength=num_classes).double()
     total = torch.bincount(y, minlength=num_classes).double()
     acc = torch.where(total > 0, 100.0 * correct / total.clamp(min=1), torch.full_like(total, float("nan")))
@@ -40,6 +60,7 @@ def forget_metrics(
 ) -> dict[str, float | list[float]]:
     """E_F (test error on the forgotten classes, %), A_R (accuracy on the rest, %),
     overall accuracy (%) and per-class accuracy (%) from predictions (N,) and labels (N,)."""
+    preds, y = preds.cpu(), y.cpu()
     fset = torch.zeros(num_classes, dtype=torch.bool)
     if len(forget):
         fset[torch.as_tensor(list(forget))] = True
@@ -58,30 +79,34 @@ def forget_metrics(
 def evaluate(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, forget: Sequence[int] = (), num_classes: int | None = None
 ) -> dict[str, float | list[float]]:
-    """E_F, A_R, accuracy and per-class accuracy (all in %) of ``model`` on (x, y)."""
-    num_classes = int(num_classes if num_classes is not None else int(y.max()) + 1)
+    """E_F, A_R, accuracy and per-class accuracy (all in %) of ``model`` on x (N, *input_shape),
+    y (N,) (any device).
+
+    ``num_classes`` is required (e.g. ``data.num_classes``): inferring it from ``y`` would be
+    wrong for a split that lacks the last class.
+    """
+    if num_classes is None or isinstance(num_classes, bool) or int(num_classes) < 1:
+        raise ValueError(f"num_classes must be the dataset's number of classes (e.g. data.num_classes); got {num_classes!r}")
+    num_classes = int(num_classes)
+    bad = [c for c in forget if not 0 <= int(c) < num_classes]
+    if bad:
+        raise ValueError(f"forget must be class indices in 0..{num_classes - 1}; got {bad[0]}")
     return forget_metrics(predict(model, x), y.cpu(), forget, num_classes)
 
 
 def confusion_matrix(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int) -> np.ndarray:
     """(C, C) counts: row = true class, column = predicted class."""
-    return _sk_confusion(y.cpu().numpy(), predict(model, x).numpy(), labels=list(range(num_classes)))
+    return _sk_confusion(y.cpu().numpy(), predict(model, x).numpy(), labels=list(range(int(num_classes))))
 
 
-@torch.no_grad()
 def per_sample_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
-    """Cross-entropy of each sample (N,) on CPU; the model's mode is restored."""
-    was_training = model.training
-    model.eval()
-    device = module_device(model)
-    out = []
-    try:
-        for start in range(0, x.shape[0], batch_size):
-            logits = model(x[start : start + batch_size].to(device)).float()
-            out.append(nn.functional.cross_entropy(logits, y[start : start + batch_size].to(device), reduction="none").cpu())
-    finally:
-        model.train(was_training)
-    return torch.cat(out) if out else torch.empty(0)
+    """Cross-entropy of each sample, (N,) float32 on CPU, for x (N, *input_shape) and y (N,) on
+    any device; the model's mode is restored."""
+
+    def loss(xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        return nn.functional.cross_entropy(model(xb).float(), yb, reduction="none")
+
+    return batched_eval(model, loss, x, y, batch_size=batch_size)
 
 
 def membership_inference_auc(

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from .metrics import evaluate
+from .unlearn import forget
 from .viz import plot_loss_curves, plot_per_class_accuracy
 
 
@@ -84,10 +85,9 @@ def forget_explorer(
     ``codes``: the model's :class:`~mnemo_tutorial.codes.MnemonicCodes` (or a (C, ...) tensor);
     x (N, *input_shape), y (N,): the evaluation split. Each choice runs
     :func:`mnemo_tutorial.unlearn.forget` (with ``forget_kwargs``) on ``model``, which is left
-    unchanged; results are cached per class.
+    unchanged; results are cached per class. The tensors may live on any device (evaluation
+    and forgetting move them to the model's).
     """
-    from .unlearn import forget
-
     if not 0 <= int(start) < num_classes:
         raise ValueError(f"start must be a class index in 0..{num_classes - 1}; got {start!r}")
     names = list(class_names) if class_names is not None else [str(c) for c in range(num_classes)]
