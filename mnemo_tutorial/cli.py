@@ -1,29 +1,42 @@
-"""Command line: ``python -m mnemo_tutorial {forget,sweep,bench} ...``.
+"""Command line: ``python -m mnemo_tutorial {train,forget,sweep,bench} ...``.
 
-``forget`` trains (or loads the cached checkpoint), forgets the given classes, prints a
-before/after table and writes a JSON report. ``sweep`` forgets each class in turn from the
-same trained model. ``bench`` compares every unlearning method on one trained model.
-Bad input exits with status 2 and one line naming the argument and what is allowed.
+``train`` trains (or loads) a profile's model and reports its test accuracy; ``forget``
+forgets the given classes, prints a before/after table; ``sweep`` forgets each class in turn
+from the same trained model; ``bench`` compares every unlearning method on one trained model.
+Every JSON report states the device used and where the model came from (trained, cache or
+pretrained).
+
+Exit status: 0 success; 1 the data is missing (or a mirror file is corrupt), one line saying
+what to put where; 2 bad command-line input, one line naming the argument and what is
+allowed, given before any data is read or torch is imported; 3 forgetting did not meet its
+criterion (the report is still written, with the diagnosis). Any other error is a bug and
+shows its traceback.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
-import torch
+from . import data as data_mod  # torch-free import
+from . import env
+from .checks import check_forget_classes
+from .profiles import HEAD, datasets_with_profiles, get_settings, profile_names
 
-from . import data as data_mod
-from .data import ChecksumError, DataNotFoundError, ImageData
-from .metrics import evaluate
-from .profiles import PROFILE_NAMES, default_profile_name, get_profile
-from .train import TrainResult, train_or_load
-from .unlearn import check_forget_classes, forget
-from .utils import atomic_write_text
+SELECTIONS = ("data-free", "validation", "fixed")
+BUDGETS = ("quick", "full")
+EXIT_DATA, EXIT_USAGE, EXIT_FORGET_FAILED = 1, 2, 3
+VALIDATION_SEED_OFFSET = 12345  # the validation split's generator: seed + this, apart from training's
 
-SELECTIONS = ("data-free", "validation", "paper")
+
+DESCRIPTION = ("One-shot unlearning with mnemonic codes: train (or load) a model, forget classes, "
+               "sweep every class, or compare unlearning methods. Every command writes a JSON report "
+               "(--report) stating the device and where the model came from.")
+EPILOG = ("exit status: 0 success; 1 data missing (one line says what to put where); 2 bad arguments "
+          "(checked before any data is read); 3 forgetting did not meet its criterion (report still written)")
 
 
 class UsageError(Exception):
@@ -35,124 +48,306 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _positive_int(name: str):
+# --------------------------------------------------------------------------- argument types
+
+
+def _int_at_least(low: int) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a positive integer; got {text!r}") from None
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"must be a positive integer; got {value}")
+            raise argparse.ArgumentTypeError(f"must be an integer >= {low}; got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {low}; got {value}")
         return value
 
     return parse
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number; got {text!r}")
+    return value
+
+
 def _int_list(text: str) -> list[int]:
     parts = [p.strip() for p in text.split(",")]
-    if text.strip() == "" or any(p == "" for p in parts):
-        raise argparse.ArgumentTypeError(f"must be comma-separated class indices such as 3 or 3,8; got {text!r}")
     try:
         return [int(p) for p in parts]
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be comma-separated class indices such as 3 or 3,8; got {text!r}") from None
 
 
-def dataset_names() -> list[str]:
-    from .profiles import datasets_with_profiles
+def _lambdas(text: str) -> tuple[float, float]:
+    values = [_positive_float(p) for p in text.split(",")] if text.count(",") == 1 else []
+    if len(values) != 2:
+        raise argparse.ArgumentTypeError(f"must be two positive numbers LAMBDA1,LAMBDA2 such as 1e-3,10; got {text!r}")
+    return values[0], values[1]
 
-    return sorted(set(data_mod.LOADERS) & set(datasets_with_profiles()))
+
+def _params(text: str) -> tuple[str, ...] | str:
+    """``all`` (every tensor), ``head`` -> the classifier head's names, else a comma list of names."""
+    if text.strip() == "all":
+        return "all"
+    if text.strip() == "head":
+        return HEAD
+    names = tuple(p.strip() for p in text.split(","))
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"must be all, head or comma-separated parameter names such as fc.weight,fc.bias; got {text!r}")
+    return names
+
+
+def _device(text: str) -> str:
+    try:
+        return env.check_device_name(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def dataset_names() -> list[str]:
+    """Datasets with a loader, a known class list and at least one profile."""
+    return sorted(set(data_mod.LOADERS) & set(data_mod.DATASET_CLASSES) & set(datasets_with_profiles()))
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", required=True, choices=dataset_names(), help="dataset to use")
+    p.add_argument("--profile", default=None,
+                   help="named settings of the dataset, e.g. quick, standard, paper (default: MNEMO_PROFILE, else quick)")
+    p.add_argument("--seed", type=_int_at_least(0), default=0, help="seed for codes, training and data order")
+    p.add_argument("--epochs", type=_int_at_least(1), default=None, help="override the profile's number of epochs")
+    p.add_argument("--device", type=_device, default=None,
+                   help="cpu, cuda or auto (default: MNEMO_DEVICE, else auto = CUDA when available)")
+    p.add_argument("--retrain", action="store_true",
+                   help="train from scratch even when a cached or shipped model exists (also MNEMO_RETRAIN=1)")
+    p.add_argument("--report", default=None, help="write the JSON report to this path")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def _forget_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--selection", choices=SELECTIONS, default="data-free",
+                   help="lambda choice: data-free (codes only, default), validation (a small split of the "
+                        "training data), fixed (--lambdas, default the paper's values)")
+    p.add_argument("--lambdas", type=_lambdas, default=None,
+                   help="LAMBDA1,LAMBDA2 for --selection fixed (default: the profile's paper values)")
+    p.add_argument("--val-per-class", type=_int_at_least(1), default=20,
+                   help="training samples per class used by --selection validation (default 20)")
+    p.add_argument("--params", type=_params, default=None,
+                   help="tensors the step may move: all, head (fc.weight,fc.bias) or a comma list of names "
+                        "(default: the profile's setting)")
+
+
+def _bench_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--forget", type=_int_list, default=[0], help="class(es) to forget (default 0)")
+    p.add_argument("--methods", default="all", help="comma list of methods to run, or all (default all)")
+    p.add_argument("--budget", choices=BUDGETS, default="quick",
+                   help="baselines' training budget: quick (short, for a CPU) or full (the papers' settings)")
+    # None: the benchmark library's defaults (mnemo_tutorial.bench.DEFAULT_*), read when it runs
+    p.add_argument("--repeats", type=_int_at_least(1), default=None,
+                   help="runs of each fast method; the median time is reported (default: bench.DEFAULT_REPEATS)")
+    p.add_argument("--repeat-below", type=_positive_float, default=None,
+                   help="repeat only methods whose first run takes less than this many seconds "
+                        "(default: bench.DEFAULT_REPEAT_BELOW)")
+    p.add_argument("--fim-samples", type=_int_at_least(0), default=None,
+                   help="training samples for the vectorised-vs-loop Fisher timing; 0 skips it "
+                        "(default: bench.DEFAULT_FIM_SAMPLES)")
+    p.add_argument("--fim-chunk", type=_int_at_least(1), default=None,
+                   help="samples per vectorised chunk in the Fisher timing (default: bench.DEFAULT_FIM_CHUNK)")
+    p.add_argument("--audits", action="store_true",
+                   help="also run the membership-inference, linear-probe and relearn-time audits")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m mnemo_tutorial", description=__doc__.split("\n\n")[0])
+    parser = _Parser(prog="python -m mnemo_tutorial", description=DESCRIPTION, epilog=EPILOG,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-
-    def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--dataset", required=True, choices=dataset_names(), help="dataset to use")
-        p.add_argument("--profile", choices=PROFILE_NAMES, default=None, help="settings (default: MNEMO_PROFILE, else standard with CUDA, quick without)")
-        p.add_argument("--seed", type=int, default=0, help="seed for codes, training and data order")
-        p.add_argument("--epochs", type=_positive_int("--epochs"), default=None, help="override the profile's number of epochs")
-        p.add_argument("--report", default=None, help="write the JSON report to this path")
-        p.add_argument("--device", default=None, help="torch device (default: CUDA when available)")
-        p.add_argument("--no-progress", action="store_true", help="hide progress bars")
-
-    def selection(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--selection", choices=SELECTIONS, default="data-free",
-                       help="lambda choice: data-free (codes only, default), validation (a small split of the training data), paper (the paper's fixed lambdas)")
-        p.add_argument("--val-per-class", type=_positive_int("--val-per-class"), default=20,
-                       help="training samples per class used by --selection validation")
-
+    p_train = sub.add_parser("train", help="train (or load) a profile's model and report its test accuracy")
+    _common(p_train)
     p_forget = sub.add_parser("forget", help="forget one or more classes from a trained model")
-    common(p_forget)
+    _common(p_forget)
     p_forget.add_argument("--forget", required=True, type=_int_list, help="class(es) to forget, e.g. 3 or 3,8")
-    selection(p_forget)
+    _forget_options(p_forget)
     p_sweep = sub.add_parser("sweep", help="forget each class in turn from one trained model")
-    common(p_sweep)
-    selection(p_sweep)
+    _common(p_sweep)
+    _forget_options(p_sweep)
     p_bench = sub.add_parser("bench", help="compare unlearning methods on one trained model")
-    common(p_bench)
-    p_bench.add_argument("--forget", type=_int_list, default=[0], help="class(es) to forget (default 0)")
-    try:
-        from . import bench
-
-        bench.add_arguments(p_bench)
-    except ImportError:
-        pass
+    _common(p_bench)
+    _bench_options(p_bench)
     return parser
 
 
-def _prepare(args: argparse.Namespace) -> tuple[Any, ImageData, TrainResult]:
-    """Profile, data (the forget set is checked before any training) and the trained model."""
-    profile = get_profile(args.dataset, args.profile or default_profile_name())
-    if args.epochs is not None:
-        profile = profile.replace(epochs=args.epochs)
-    data = data_mod.load_dataset(args.dataset)
+# --------------------------------------------------------------------------- validation (no torch, no data)
+
+
+def _usage(argument: str, exc: Exception) -> UsageError:
+    return UsageError(f"argument {argument}: {str(exc)}")
+
+
+def validate(args: argparse.Namespace) -> argparse.Namespace:
+    """Check everything that can be checked without data or torch; fill in the defaults that
+    come from the environment (profile, device). Raises :class:`UsageError`."""
+    profile = args.profile or env.profile_name()
+    source = "--profile" if args.profile else "--profile (from MNEMO_PROFILE)"
+    if profile not in profile_names(args.dataset):
+        raise UsageError(f"argument {source}: must be one of {', '.join(profile_names(args.dataset))} "
+                         f"for {args.dataset}; got {profile!r}")
+    args.profile = profile
+    if args.device is None:
+        try:
+            args.device = env.check_device_name(os.environ.get("MNEMO_DEVICE", "auto") or "auto")
+        except ValueError as exc:
+            raise _usage("--device (from MNEMO_DEVICE)", exc) from None
+    num_classes = len(data_mod.DATASET_CLASSES[args.dataset])
     if getattr(args, "forget", None) is not None:
-        args.forget = _check_forget_arg(args.forget, data.num_classes)
-    result = train_or_load(profile, data, seed=args.seed, device=args.device, progress=not args.no_progress)
-    return profile, data, result
+        try:
+            args.forget = check_forget_classes(args.forget, num_classes, name="--forget")
+        except ValueError as exc:
+            raise UsageError(f"argument --forget: {str(exc).removeprefix('--forget ')}") from None
+    if getattr(args, "lambdas", None) is not None and args.selection != "fixed":
+        raise UsageError(f"argument --lambdas: only with --selection fixed; got --selection {args.selection}")
+    if args.command == "bench":
+        from .methods import parse_methods  # the method registry is code: this check imports torch
+
+        try:
+            args.methods = parse_methods(args.methods)
+        except ValueError as exc:
+            raise _usage("--methods", exc) from None
+    return args
 
 
-def carve_validation(data: ImageData, per_class: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``per_class`` training samples of every class (seeded), for ``--selection validation``.
-    Never test data."""
-    gen = torch.Generator().manual_seed(seed + 12345)
+# --------------------------------------------------------------------------- shared steps
+
+
+def _select_device(name: str):
+    """The torch device for a validated name; asking for CUDA where there is none is bad input."""
+    try:
+        return env.select_device(name)
+    except ValueError as exc:
+        raise _usage("--device", exc) from None
+
+
+def _prepare(args: argparse.Namespace):
+    """Settings, data and the trained model (trained, loaded from the cache or shipped)."""
+    from .train import train_or_load
+
+    settings = get_settings(args.dataset, args.profile)
+    profile = settings.train if args.epochs is None else settings.train.replace(epochs=args.epochs)
+    device = _select_device(args.device)
+    data = data_mod.load_dataset(args.dataset)
+    trained = train_or_load(profile, data, seed=args.seed, device=device, retrain=True if args.retrain else None,
+                            progress=not args.no_progress)
+    return settings, profile, data, trained, device
+
+
+def carve_validation(data: data_mod.ImageData, per_class: int, seed: int):
+    """``per_class`` training samples of every class (seeded; fewer where a class has fewer),
+    for ``--selection validation``: x (K, *input_shape), y (K,). Never test data."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed + VALIDATION_SEED_OFFSET)
     idx = []
     for c in range(data.num_classes):
         members = (data.y_train == c).nonzero().squeeze(1)
-        take = members[torch.randperm(len(members), generator=gen)[:per_class]]
-        idx.append(take)
+        idx.append(members[torch.randperm(len(members), generator=gen)[:per_class]])
     sel = torch.cat(idx)
     return data.x_train[sel], data.y_train[sel]
 
 
-def _forget_kwargs(args: argparse.Namespace, profile: Any, data: ImageData) -> dict[str, Any]:
-    kwargs: dict[str, Any] = dict(profile.extra.get("forget_kwargs", {}))
-    kwargs["paper_lambdas"] = tuple(profile.paper_lambdas)
-    if args.selection == "paper":
-        kwargs["lambdas"] = "paper"
+def _forget_kwargs(args: argparse.Namespace, settings, data, model) -> dict[str, Any]:
+    """Keyword arguments of ``forget`` from the profile's forgetting settings and the options."""
+    kwargs = settings.forget.forget_kwargs()
+    if args.params is not None:
+        kwargs["params"] = None if args.params == "all" else list(args.params)
+    names = dict(model.named_parameters())
+    unknown = [p for p in (kwargs.get("params") or []) if p not in names]
+    if unknown:
+        raise UsageError(f"argument --params: {unknown[0]!r} is not a parameter of the {type(model).__name__} "
+                         f"model; it has {', '.join(list(names)[:8])}{', ...' if len(names) > 8 else ''}")
+    kwargs["selection"] = args.selection
+    if args.selection == "fixed":
+        kwargs["lambdas"] = args.lambdas if args.lambdas is not None else "paper"
     elif args.selection == "validation":
         kwargs["validation"] = carve_validation(data, args.val_per_class, args.seed)
     return kwargs
 
 
-def _metrics_block(m: dict) -> dict:
-    return {"E_F": m["E_F"], "A_R": m["A_R"], "accuracy": m["accuracy"], "per_class": m["per_class"]}
+def _model_block(trained, device) -> dict[str, Any]:
+    """Where the model came from and where this run computed: part of every report."""
+    return {
+        "device": env.device_description(device),
+        "model_source": trained.source,
+        "model": trained.describe(),
+        "train_seconds": trained.train_seconds,
+        "checkpoint": str(trained.checkpoint) if getattr(trained, "checkpoint", None) else None,
+    }
+
+
+def _header(args: argparse.Namespace, profile, data, report: dict[str, Any]) -> str:
+    return (f"dataset {data.name} ({data.source}), profile {profile.name} ({profile.epochs} epochs), "
+            f"device {report['device']}, seed {args.seed}\nmodel: {report['model']}")
+
+
+def _write(args: argparse.Namespace, report: dict[str, Any]) -> None:
+    if args.report:
+        from .utils import atomic_write_text
+
+        atomic_write_text(args.report, json.dumps(_jsonable(report), indent=2))
+        print(f"report: {args.report}")
+
+
+def _jsonable(obj: Any) -> Any:
+    """Tensors, tuples and other objects of a report as JSON values."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if hasattr(obj, "tolist"):  # tensors and numpy values
+        return obj.tolist()
+    if isinstance(obj, (str, int, float, bool)) or obj is None:
+        return obj
+    return str(obj)
+
+
+def _run_forget(model, codes, classes: list[int], kwargs: dict[str, Any]):
+    """``forget`` with the failure kept: (result, None) or (the failed result, message)."""
+    from .unlearn import ForgetFailed, forget
+
+    try:
+        return forget(model, codes, classes, **kwargs), None
+    except ForgetFailed as exc:
+        return exc.result, str(exc)
 
 
 def _fmt(v: float) -> str:
     return "  n/a" if v != v else f"{v:6.2f}"
 
 
-def cmd_forget(args: argparse.Namespace) -> int:
-    profile, data, trained = _prepare(args)
-    classes = args.forget
-    before = evaluate(trained.model, data.x_test, data.y_test, classes, data.num_classes)
-    result = forget(trained.model, trained.codes, classes, **_forget_kwargs(args, profile, data))
-    after = evaluate(result.model, data.x_test, data.y_test, classes, data.num_classes)
-    rep = result.report
-    print(f"dataset {data.name} ({data.source}), profile {profile.name}, device {trained.device}, seed {args.seed}, forget {classes}")
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train (or load) the model and report its test accuracy."""
+    from .metrics import evaluate
+
+    settings, profile, data, trained, device = _prepare(args)
+    acc = evaluate(trained.model, data.x_test, data.y_test, (), data.num_classes)
+    report = {"dataset": data.name, "profile": profile.name, "world_size": 1, "seed": args.seed,
+              "epochs": profile.epochs, **_model_block(trained, device),
+              "test_accuracy": acc["accuracy"], "per_class": acc["per_class"]}
+    print(_header(args, profile, data, report))
+    print(f"test accuracy {acc['accuracy']:.2f} %; checkpoint {report['checkpoint']}")
+    _write(args, report)
+    return 0
+
+
+def _print_forget_table(data, classes: list[int], before: dict, after: dict) -> None:
+    print(f"forget {classes}")
     print(f"{'':12s}{'E_F %':>8s}{'A_R %':>8s}{'acc %':>8s}")
     for name, m in (("before", before), ("after", after)):
         print(f"{name:12s}{_fmt(m['E_F']):>8s}{_fmt(m['A_R']):>8s}{_fmt(m['accuracy']):>8s}")
@@ -160,98 +355,150 @@ def cmd_forget(args: argparse.Namespace) -> int:
     print("  class  " + " ".join(f"{data.classes[c][:6]:>6s}" for c in range(data.num_classes)))
     print("  before " + " ".join(f"{v:6.1f}" for v in before["per_class"]))
     print("  after  " + " ".join(f"{v:6.1f}" for v in after["per_class"]))
-    cached = " (cached checkpoint; time recorded when it was trained)" if trained.from_cache else ""
-    print(f"forgetting {rep.seconds * 1000:.1f} ms ({rep.selection}: lambda1 {rep.lambda1:.3g}, lambda2 {rep.lambda2:.3g}, sign {rep.sign:+d}); "
-          f"training {trained.train_seconds:.1f} s{cached}; ratio {trained.train_seconds / rep.seconds:,.0f}x")
-    report = {
-        "dataset": data.name,
-        "profile": profile.name,
-        "device": trained.device,
-        "seed": args.seed,
-        "epochs": profile.epochs,
-        "forget": classes,
-        "before": _metrics_block(before),
-        "after": _metrics_block(after),
-        "forget_seconds": rep.seconds,
-        "train_seconds": trained.train_seconds,
-        "train_cached": trained.from_cache,
-        "lambda1": rep.lambda1,
-        "lambda2": rep.lambda2,
-        "sign": rep.sign,
-        "selection": rep.selection,
-        "steps": rep.steps,
-        "details": rep.details,
-    }
-    if args.report:
-        atomic_write_text(args.report, json.dumps(report, indent=2))
+
+
+def _metrics_block(m: dict) -> dict:
+    return {"E_F": m["E_F"], "A_R": m["A_R"], "accuracy": m["accuracy"], "per_class": m["per_class"]}
+
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    """Forget ``args.forget``; exit status 3 (report still written) when the criterion fails."""
+    from .metrics import evaluate
+
+    settings, profile, data, trained, device = _prepare(args)
+    classes = args.forget
+    kwargs = _forget_kwargs(args, settings, data, trained.model)
+    before = evaluate(trained.model, data.x_test, data.y_test, classes, data.num_classes)
+    result, failure = _run_forget(trained.model, trained.codes, classes, kwargs)
+    after = evaluate(result.model, data.x_test, data.y_test, classes, data.num_classes)
+    rep = result.report
+    report = {"dataset": data.name, "profile": profile.name, "seed": args.seed, "epochs": profile.epochs,
+              **_model_block(trained, device), "forget": classes, "status": rep.status,
+              "before": _metrics_block(before), "after": _metrics_block(after),
+              "forget_seconds": rep.seconds, **rep.to_dict()}
+    print(_header(args, profile, data, report))
+    _print_forget_table(data, classes, before, after)
+    print(f"forgetting {rep.seconds * 1000:.1f} ms ({rep.selection}: lambda1 {rep.lambda1:.3g}, "
+          f"lambda2 {rep.lambda2:.3g}, sign {rep.sign:+d}); status {rep.status}")
+    _write(args, report)
+    if failure is not None:
+        print(f"error: forgetting failed: {failure}", file=sys.stderr)
+        return EXIT_FORGET_FAILED
     return 0
 
 
-def _check_forget_arg(classes: Sequence[int], num_classes: int) -> list[int]:
-    try:
-        return check_forget_classes(classes, num_classes)
-    except ValueError as exc:
-        raise UsageError(f"argument --forget: {str(exc).removeprefix('forget ')}") from None
+def _sweep_row(c: int, result, failure, after: dict, ar0: float) -> dict[str, Any]:
+    rep = result.report
+    return {"forget": c, "status": rep.status, "failure": failure, "E_F": after["E_F"], "A_R": after["A_R"],
+            "A_R_before": ar0, "forget_seconds": rep.seconds, "lambda1": rep.lambda1, "lambda2": rep.lambda2,
+            "sign": rep.sign, "selection": rep.selection, "details": rep.details}
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    profile, data, trained = _prepare(args)
-    sweep_classes = list(profile.extra.get("sweep_classes", range(data.num_classes)))
-    before = evaluate(trained.model, data.x_test, data.y_test, [], data.num_classes)
-    kwargs = _forget_kwargs(args, profile, data)
+    """Forget each of the profile's sweep classes in turn; exit status 3 if any failed."""
+    from .metrics import forget_metrics, predict
+
+    settings, profile, data, trained, device = _prepare(args)
+    kwargs = _forget_kwargs(args, settings, data, trained.model)
+    nc = data.num_classes
+    preds0 = predict(trained.model, data.x_test)  # the original model, evaluated once
+    before = forget_metrics(preds0, data.y_test, [], nc)
+    report = {"dataset": data.name, "profile": profile.name, "seed": args.seed, "epochs": profile.epochs,
+              **_model_block(trained, device), "selection": args.selection,
+              "before": {"accuracy": before["accuracy"], "per_class": before["per_class"]}}
+    print(_header(args, profile, data, report))
+    print(f"test accuracy before forgetting {before['accuracy']:.2f} %")
+    print(f"{'forget':>8s}{'E_F %':>8s}{'A_R %':>8s}{'A_R0 %':>8s}{'ms':>8s}{'lambda1':>10s}{'lambda2':>10s}{'sign':>6s}  status")
     rows = []
-    print(f"dataset {data.name} ({data.source}), profile {profile.name}, epochs {profile.epochs}, device {trained.device}, seed {args.seed}")
-    print(f"test accuracy before forgetting {before['accuracy']:.2f} %; training {trained.train_seconds:.1f} s" + (" (cached)" if trained.from_cache else ""))
-    print(f"{'forget':>8s}{'E_F %':>8s}{'A_R %':>8s}{'A_R0 %':>8s}{'ms':>8s}{'lambda1':>10s}{'lambda2':>10s}{'sign':>6s}")
-    for c in sweep_classes:
-        result = forget(trained.model, trained.codes, [c], **kwargs)
-        after = evaluate(result.model, data.x_test, data.y_test, [c], data.num_classes)
-        ar0 = evaluate(trained.model, data.x_test, data.y_test, [c], data.num_classes)["A_R"]
-        rep = result.report
-        rows.append({
-            "forget": c, "E_F": after["E_F"], "A_R": after["A_R"], "A_R_before": ar0,
-            "forget_seconds": rep.seconds, "lambda1": rep.lambda1, "lambda2": rep.lambda2,
-            "sign": rep.sign, "selection": rep.selection, "details": rep.details,
-        })
-        print(f"{c:>8d}{after['E_F']:8.2f}{after['A_R']:8.2f}{ar0:8.2f}{rep.seconds * 1000:8.1f}{rep.lambda1:10.2g}{rep.lambda2:10.2g}{rep.sign:+6d}")
-    secs = [r["forget_seconds"] for r in rows]
-    med = statistics.median(secs)
+    for c in settings.sweep.class_list(nc):
+        result, failure = _run_forget(trained.model, trained.codes, [c], kwargs)
+        after = forget_metrics(predict(result.model, data.x_test), data.y_test, [c], nc)
+        row = _sweep_row(c, result, failure, after, forget_metrics(preds0, data.y_test, [c], nc)["A_R"])
+        rows.append(row)
+        print(f"{c:>8d}{row['E_F']:8.2f}{row['A_R']:8.2f}{row['A_R_before']:8.2f}{row['forget_seconds'] * 1000:8.1f}"
+              f"{row['lambda1']:10.2g}{row['lambda2']:10.2g}{row['sign']:+6d}  {row['status']}")
+    med = statistics.median(r["forget_seconds"] for r in rows)
+    report.update(classes=rows, median_forget_seconds=med, failed=[r["forget"] for r in rows if r["failure"]])
     print(f"min E_F {min(r['E_F'] for r in rows):.2f} %, min A_R {min(r['A_R'] for r in rows):.2f} %, "
           f"median forgetting {med * 1000:.1f} ms, train/forget {trained.train_seconds / med:,.0f}x")
-    report = {
-        "dataset": data.name,
-        "profile": profile.name,
-        "device": trained.device,
-        "seed": args.seed,
-        "epochs": profile.epochs,
-        "train_seconds": trained.train_seconds,
-        "train_cached": trained.from_cache,
-        "selection": args.selection,
-        "before": {"accuracy": before["accuracy"], "per_class": before["per_class"]},
-        "classes": rows,
-        "median_forget_seconds": med,
-    }
-    if args.report:
-        atomic_write_text(args.report, json.dumps(report, indent=2))
+    _write(args, report)
+    if report["failed"]:
+        print(f"error: forgetting failed for classes {report['failed']}", file=sys.stderr)
+        return EXIT_FORGET_FAILED
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        args = build_parser().parse_args(argv)
-        if args.command == "forget":
-            return cmd_forget(args)
-        if args.command == "sweep":
-            return cmd_sweep(args)
-        from . import bench
+def _bench_defaults(args: argparse.Namespace, bench) -> None:
+    """Options left unset take the benchmark library's defaults (one source)."""
+    for name, default in (("repeats", bench.DEFAULT_REPEATS), ("repeat_below", bench.DEFAULT_REPEAT_BELOW),
+                          ("fim_samples", bench.DEFAULT_FIM_SAMPLES), ("fim_chunk", bench.DEFAULT_FIM_CHUNK)):
+        if getattr(args, name) is None:
+            setattr(args, name, default)
 
-        return bench.main(args)
+
+def _fim(args: argparse.Namespace, bench, trained, data) -> dict[str, Any] | None:
+    """The vectorised-vs-loop Fisher timing on ``--fim-samples`` random training samples."""
+    import torch
+
+    if args.fim_samples == 0:
+        return None
+    gen = torch.Generator().manual_seed(args.seed)
+    idx = torch.randperm(data.y_train.numel(), generator=gen)[: args.fim_samples]
+    return bench.fim_benchmark(trained.model, data.x_train[idx], data.y_train[idx], chunk=args.fim_chunk)
+
+
+def default_bench_report(dataset: str, profile: str, seed: int, classes: Sequence[int]):
+    """``<data root>/reports/bench-<dataset>-<profile>-seed<seed>-forget<classes>.json``."""
+    tag = "-".join(str(c) for c in classes)
+    return data_mod.data_root() / "reports" / f"bench-{dataset}-{profile}-seed{seed}-forget{tag}.json"
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Every chosen method on one trained model; exit status 3 if a method failed its criterion."""
+    import torch
+
+    from . import bench
+
+    _bench_defaults(args, bench)
+    settings, profile, data, trained, device = _prepare(args)
+    result = bench.benchmark(
+        trained, data, args.forget, profile, settings.forget, seed=args.seed, methods=args.methods,
+        repeats=args.repeats, repeat_below=args.repeat_below, audits=args.audits,
+        progress=not args.no_progress, budget=args.budget,
+    )
+    report: dict[str, Any] = {"dataset": data.name, "profile": profile.name, "epochs": profile.epochs,
+                              **_model_block(trained, device), "torch_threads": torch.get_num_threads(), **result}
+    report["fim"] = _fim(args, bench, trained, data)
+    print(_header(args, profile, data, report))
+    print(f"forget {args.forget}, budget {args.budget}, {torch.get_num_threads()} threads")
+    print(bench.format_table(result))
+    fim = report["fim"]
+    if fim:
+        print(f"diagonal Fisher on {fim['samples']:,} training samples: vectorised {fim['vectorised_seconds']:.2f} s "
+              f"(chunks of {fim['chunk']}), batch-size-1 loop {fim['loop_seconds']:.2f} s -> {fim['speedup']:.1f}x faster")
+    if not args.report:
+        args.report = str(default_bench_report(data.name, profile.name, args.seed, args.forget))
+    _write(args, report)
+    failed = [name for name, row in result["methods"].items() if row.get("status") == "failed"]
+    if failed:
+        print(f"error: forgetting failed its criterion: {', '.join(failed)}", file=sys.stderr)
+        return EXIT_FORGET_FAILED
+    return 0
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "train": cmd_train, "forget": cmd_forget, "sweep": cmd_sweep, "bench": cmd_bench,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (see the module docstring)."""
+    try:
+        args = validate(build_parser().parse_args(argv))
+        return COMMANDS[args.command](args)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except (DataNotFoundError, ChecksumError) as exc:
-        print(f"error: data: {exc}", file=sys.stderr)
-        return 2
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    except (data_mod.DataNotFoundError, data_mod.ChecksumError) as exc:
+        print(f"error: data: {data_mod.one_line(exc)}", file=sys.stderr)
+        return EXIT_DATA

@@ -1,68 +1,289 @@
+"""The command line, in-process (``cli.main``) on a tiny synthetic dataset; one subprocess
+checks that help and bad input never import torch."""
 import json
-import os
+import statistics
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+import torch
 
-from conftest import REPO, mirror_available
+from mnemo_tutorial import cli, profiles
+from mnemo_tutorial import data as data_mod
+from mnemo_tutorial.data import ImageData
+
+NUM_CLASSES = 10
 
 
-def run_cli(*args, env_extra=None, timeout=600):
-    env = dict(os.environ)
-    env.update(env_extra or {})
-    return subprocess.run([sys.executable, "-m", "mnemo_tutorial", *args], capture_output=True, text=True, env=env, cwd=REPO, timeout=timeout)
+# ----------------------------------------------------------------------------- fixtures
+def synthetic_mnist(per_class_train=30, per_class_test=10, seed=0, test_shift=0.0) -> ImageData:
+    """10 classes of 1x28x28 images: a random prototype per class plus a little noise; the
+    test images are shifted by ``test_shift`` (so that none can pass for a training image)."""
+    g = torch.Generator().manual_seed(seed)
+    protos = torch.rand(NUM_CLASSES, 1, 28, 28, generator=g)
+
+    def split(n):
+        y = torch.arange(NUM_CLASSES).repeat_interleave(n)
+        return (protos[y] + 0.05 * torch.randn(len(y), 1, 28, 28, generator=g)).clamp(0, 1), y
+
+    x_tr, y_tr = split(per_class_train)
+    x_te, y_te = split(per_class_test)
+    return ImageData("mnist", x_tr, y_tr, x_te + test_shift, y_te, [str(c) for c in range(NUM_CLASSES)], source="synthetic")
 
 
-@pytest.mark.parametrize("args, word", [
-    (["forget", "--dataset", "imagenet", "--forget", "1"], "--dataset"),
-    (["forget", "--dataset", "mnist", "--forget", "1", "--profile", "fast"], "--profile"),
-    (["forget", "--dataset", "mnist", "--forget", "1", "--epochs", "0"], "--epochs"),
-    (["forget", "--dataset", "mnist", "--forget", "1", "--epochs", "-3"], "--epochs"),
-    (["forget", "--dataset", "mnist", "--forget", ""], "--forget"),
-    (["forget", "--dataset", "mnist", "--forget", "a"], "--forget"),
-    (["sweep", "--dataset", "mnist", "--selection", "magic"], "--selection"),
+TINY = profiles.Profile(name="tiny", dataset="mnist", model="mlp", epochs=4, batch_size=32, optimizer="adamw",
+                        lr=3e-3, momentum=0.0, weight_decay=0.1, schedule="cosine", t_mix=0.1,
+                        model_kwargs={"hidden": 32})
+
+
+@pytest.fixture
+def tiny(monkeypatch, tmp_path):
+    """``--profile tiny`` registered for mnist (sweep classes 0 and 1) and the synthetic data
+    served instead of MNIST; the data root (checkpoints, reports) is ``tmp_path``. Records
+    every load_dataset call."""
+    data = synthetic_mnist()
+    calls = []
+
+    def load(name, **kwargs):
+        calls.append(name)
+        return data
+
+    settings = profiles.Settings(TINY, profiles.ForgetSettings(), profiles.SweepSettings((0, 1)))
+    monkeypatch.setitem(profiles._SETTINGS, ("mnist", "tiny"), settings)
+    monkeypatch.setattr(data_mod, "load_dataset", load)
+    monkeypatch.setenv("MNEMO_DATA", str(tmp_path))
+    monkeypatch.setenv("MNEMO_DEVICE", "cpu")
+    monkeypatch.delenv("MNEMO_RETRAIN", raising=False)
+    monkeypatch.delenv("MNEMO_PROFILE", raising=False)
+    return data, calls
+
+
+def run(argv, tmp_path, name="report.json"):
+    """cli.main with a report path; returns (exit status, report or None)."""
+    path = tmp_path / name
+    status = cli.main([*argv, "--report", str(path), "--no-progress"])
+    return status, (json.loads(path.read_text()) if path.exists() else None)
+
+
+# ----------------------------------------------------------------------------- bad input
+BAD = [
+    (["forget", "--dataset", "imagenet", "--forget", "1"], ["--dataset", "imagenet"]),
+    (["forget", "--dataset", "mnist", "--forget", "1", "--profile", "fast"], ["--profile", "quick", "fast"]),
+    (["forget", "--dataset", "mnist", "--forget", "1", "--epochs", "0"], ["--epochs", ">= 1"]),
+    (["forget", "--dataset", "mnist", "--forget", "1", "--epochs", "-3"], ["--epochs"]),
+    (["forget", "--dataset", "mnist", "--forget", "1", "--seed", "x"], ["--seed"]),
+    (["forget", "--dataset", "mnist", "--forget", ""], ["--forget"]),
+    (["forget", "--dataset", "mnist", "--forget", "a"], ["--forget"]),
+    (["forget", "--dataset", "mnist", "--forget", "10"], ["--forget", "0..9", "10"]),
+    (["forget", "--dataset", "mnist", "--forget", "-1"], ["--forget", "0..9"]),
+    (["forget", "--dataset", "mnist", "--forget", "3,3"], ["--forget", "twice"]),
+    (["forget", "--dataset", "mnist", "--forget", "0,1,2,3,4,5,6,7,8,9"], ["--forget", "leave at least one"]),
+    (["forget", "--dataset", "faces", "--forget", "40"], ["--forget", "0..39"]),
+    (["forget", "--dataset", "cifar10", "--forget", "10"], ["--forget", "0..9"]),
+    (["forget", "--dataset", "mnist", "--forget", "1", "--device", "tpu"], ["--device", "cpu", "cuda", "auto"]),
+    (["forget", "--dataset", "mnist", "--forget", "1", "--lambdas", "1e-3,10"], ["--lambdas", "fixed"]),
+    (["forget", "--dataset", "mnist", "--forget", "1", "--selection", "fixed", "--lambdas", "1e-3"], ["--lambdas"]),
+    (["forget", "--dataset", "mnist", "--forget", "1", "--selection", "fixed", "--lambdas", "0,1"], ["--lambdas"]),
+    (["forget", "--dataset", "mnist", "--forget", "1", "--params", "fc1.weight,"], ["--params"]),
+    (["sweep", "--dataset", "mnist", "--selection", "magic"], ["--selection", "data-free"]),
+    (["sweep", "--dataset", "mnist", "--val-per-class", "0"], ["--val-per-class"]),
+    (["train", "--dataset", "mnist", "--profile", "huge"], ["--profile", "huge"]),
+    (["bench", "--dataset", "mnist", "--budget", "huge"], ["--budget", "quick", "full"]),
+    (["bench", "--dataset", "mnist", "--repeats", "0"], ["--repeats"]),
+    (["bench", "--dataset", "mnist", "--repeat-below", "-1"], ["--repeat-below"]),
+    (["bench", "--dataset", "mnist", "--fim-chunk", "0"], ["--fim-chunk"]),
+    (["bench", "--dataset", "mnist", "--forget", "12"], ["--forget", "0..9"]),
+    (["bench", "--dataset", "mnist", "--methods", "mnemonic,oracle"], ["--methods", "oracle"]),
+    (["frobnicate"], ["frobnicate"]),
+]
+
+
+@pytest.mark.parametrize("argv, words", BAD)
+def test_bad_arguments_exit_2_with_one_line_before_any_data(argv, words, capsys, monkeypatch):
+    def no_data(*args, **kwargs):
+        raise AssertionError("data was loaded before the arguments were checked")
+
+    monkeypatch.setattr(data_mod, "load_dataset", no_data)
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and all(w in err[0] for w in words), err
+
+
+@pytest.mark.parametrize("var, value, word", [("MNEMO_DEVICE", "gpu", "MNEMO_DEVICE"), ("MNEMO_PROFILE", "huge", "MNEMO_PROFILE")])
+def test_bad_environment_exits_2_naming_the_variable(var, value, word, capsys, monkeypatch):
+    monkeypatch.setenv(var, value)
+    assert cli.main(["train", "--dataset", "mnist"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and word in err[0] and value in err[0], err
+
+
+def test_help_and_bad_input_do_not_import_torch():
+    """``python -m mnemo_tutorial --help`` and a bad argument, run as the command runs them
+    (runpy), leave torch unimported."""
+    code = (
+        "import runpy, sys\n"
+        "codes = []\n"
+        "for argv in (['--help'], ['forget', '--dataset', 'mnist', '--forget', '10']):\n"
+        "    sys.argv = ['mnemo_tutorial', *argv]\n"
+        "    try:\n"
+        "        runpy.run_module('mnemo_tutorial', run_name='__main__', alter_sys=True)\n"
+        "    except SystemExit as exc:\n"
+        "        codes.append(exc.code)\n"
+        "print('RESULT', codes, 'torch' in sys.modules)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.stdout.strip().splitlines()[-1] == "RESULT [0, 2] False", r.stdout + r.stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
+def test_cuda_without_a_gpu_is_bad_input(capsys, monkeypatch):
+    monkeypatch.setattr(data_mod, "load_dataset", lambda *a, **k: pytest.fail("data loaded"))
+    assert cli.main(["train", "--dataset", "mnist", "--device", "cuda"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--device" in err[0] and "CUDA" in err[0], err
+
+
+# ----------------------------------------------------------------------------- data errors vs bugs
+@pytest.mark.parametrize("dataset, words", [
+    ("mnist", ["MNIST not found", "train-images-idx3-ubyte.gz", "MNEMO_MIRROR"]),
+    ("faces", ["faces not found", "att_faces.tar.gz", "MNEMO_MIRROR"]),
 ])
-def test_bad_arguments_exit_2_with_one_line(args, word):
-    r = run_cli(*args)
-    assert r.returncode == 2
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and word in lines[0], r.stderr
-    assert "Traceback" not in r.stderr
+def test_missing_data_exits_1_with_one_line(dataset, words, capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("MNEMO_DATA", str(tmp_path / "empty"))
+    monkeypatch.setenv("MNEMO_MIRROR", str(tmp_path / "nomirror"))
+    monkeypatch.setenv("MNEMO_OFFLINE", "1")
+    assert cli.main(["forget", "--dataset", dataset, "--forget", "3", "--device", "cpu"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and all(w in err[0] for w in words), err
+    assert not (tmp_path / "empty" / "checkpoints").exists()
 
 
-@pytest.mark.skipif(not mirror_available(), reason="needs MNEMO_MIRROR with MNIST")
-@pytest.mark.parametrize("forget, word", [
-    ("10", "0..9"), ("3,3", "twice"), ("0,1,2,3,4,5,6,7,8,9", "leave at least one"), ("-1", "0..9"),
-])
-def test_bad_forget_sets_exit_2(forget, word):
-    r = run_cli("forget", "--dataset", "mnist", "--forget", forget)
-    assert r.returncode == 2
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and "--forget" in lines[0] and word in lines[0], r.stderr
+def test_an_unexpected_error_keeps_its_traceback(monkeypatch):
+    """Only the CLI's own argument errors become exit status 2; a ValueError from deeper down is a bug."""
+    def broken(*args, **kwargs):
+        raise ValueError("a bug deep inside")
+
+    monkeypatch.setattr(data_mod, "load_dataset", broken)
+    with pytest.raises(ValueError, match="a bug deep inside"):
+        cli.main(["train", "--dataset", "mnist", "--device", "cpu"])
 
 
-def test_missing_data_without_mirror_or_network_exits_2(tmp_path):
-    env = {"MNEMO_DATA": str(tmp_path / "empty"), "MNEMO_MIRROR": str(tmp_path / "nomirror"),
-           "MNEMO_OFFLINE": "1"}
-    r = run_cli("forget", "--dataset", "mnist", "--forget", "1", env_extra=env, timeout=300)
-    assert r.returncode == 2
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and "MNIST not found" in lines[0] and "train-images-idx3-ubyte.gz" in lines[0], r.stderr
+# ----------------------------------------------------------------------------- validation split
+def test_carve_validation_takes_training_samples_only():
+    data = synthetic_mnist(test_shift=5.0)  # no test image can look like a training image
+    x, y = cli.carve_validation(data, per_class=4, seed=0)
+    assert x.shape == (40, 1, 28, 28) and torch.bincount(y, minlength=10).tolist() == [4] * 10
+    assert float(x.max()) <= 1.0  # no test image
+    train_rows = {tuple(r.tolist()) for r in data.x_train.flatten(1)}
+    assert all(tuple(r.tolist()) in train_rows for r in x.flatten(1))
+    for xi, yi in zip(x, y):  # each sample keeps its own label
+        assert int(data.y_train[(data.x_train == xi).flatten(1).all(1)][0]) == int(yi)
+    x2, _ = cli.carve_validation(data, per_class=4, seed=0)
+    x3, _ = cli.carve_validation(data, per_class=4, seed=1)
+    assert torch.equal(x, x2) and not torch.equal(x, x3)
+    xa, ya = cli.carve_validation(data, per_class=100, seed=0)  # more than a class has: all of it
+    assert len(ya) == len(data.y_train)
 
 
-@pytest.mark.skipif(not mirror_available(), reason="needs MNEMO_MIRROR with MNIST")
-def test_forget_end_to_end_on_mnist(tmp_path):
-    """Trains the quick model (or loads it from the cache) and forgets digits 3 and 8 at once."""
-    out = tmp_path / "report.json"
-    r = run_cli("forget", "--dataset", "mnist", "--forget", "3,8", "--profile", "quick", "--report", str(out), "--no-progress")
-    assert r.returncode == 0, r.stderr
-    rep = json.loads(out.read_text())
-    for key in ("dataset", "profile", "device", "seed", "forget", "before", "after", "forget_seconds", "train_seconds", "lambda1", "lambda2", "sign"):
-        assert key in rep
-    assert rep["forget"] == [3, 8] and rep["profile"] == "quick"
-    assert rep["before"]["accuracy"] >= 97.0
-    assert rep["after"]["E_F"] >= 99.5
-    assert rep["after"]["A_R"] >= 95.9
-    assert rep["after"]["per_class"][3] <= 0.5 and rep["after"]["per_class"][8] <= 0.5
-    assert "E_F" in r.stdout and "forgetting" in r.stdout
+# ----------------------------------------------------------------------------- happy paths
+def test_train_reports_and_loads_the_cached_model_the_second_time(tiny, tmp_path):
+    data, calls = tiny
+    status, rep = run(["train", "--dataset", "mnist", "--profile", "tiny", "--seed", "3"], tmp_path)
+    assert status == 0 and calls == ["mnist"]
+    assert (rep["dataset"], rep["profile"], rep["world_size"], rep["seed"], rep["epochs"]) == ("mnist", "tiny", 1, 3, 4)
+    assert rep["device"] == "cpu" and rep["model_source"] == "trained" and rep["model"].startswith("trained in")
+    assert rep["test_accuracy"] >= 90.0 and rep["train_seconds"] > 0.0
+    assert rep["checkpoint"].startswith(str(tmp_path)) and Path(rep["checkpoint"]).exists()
+    status, again = run(["train", "--dataset", "mnist", "--profile", "tiny", "--seed", "3"], tmp_path, "again.json")
+    assert status == 0 and again["model_source"] == "cache" and again["model"].startswith("loaded the cached model")
+    assert again["test_accuracy"] == rep["test_accuracy"] and again["train_seconds"] == rep["train_seconds"]
+    status, fresh = run(["train", "--dataset", "mnist", "--profile", "tiny", "--seed", "3", "--retrain"], tmp_path, "r.json")
+    assert status == 0 and fresh["model_source"] == "trained"
+
+
+def test_forget_with_fixed_lambdas_forgets_the_class(tiny, tmp_path, capsys):
+    status, rep = run(["forget", "--dataset", "mnist", "--profile", "tiny", "--forget", "2", "--selection", "fixed",
+                       "--lambdas", "1e-3,10"], tmp_path)
+    assert status == 0, capsys.readouterr().err
+    assert rep["forget"] == [2] and rep["status"] == "ok" and rep["selection"] == "fixed"
+    assert (rep["lambda1"], rep["lambda2"]) == (1e-3, 10.0)
+    assert rep["device"] == "cpu" and rep["model_source"] in ("trained", "cache")
+    assert rep["before"]["E_F"] <= 10.0 and rep["after"]["per_class"][2] < rep["before"]["per_class"][2]
+
+
+def test_forget_params_limits_the_step_to_the_named_tensors(tiny, tmp_path):
+    status, rep = run(["forget", "--dataset", "mnist", "--profile", "tiny", "--forget", "1", "--selection", "fixed",
+                       "--params", "fc2.weight,fc2.bias"], tmp_path)
+    assert status == 0 and set(rep["steps"]) == {"fc2.weight", "fc2.bias"}
+
+
+def test_unknown_params_are_bad_input(tiny, tmp_path, capsys):
+    status, rep = run(["forget", "--dataset", "mnist", "--profile", "tiny", "--forget", "1", "--params", "fc.weight"], tmp_path)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and rep is None and len(err) == 1 and "fc.weight" in err[0] and "fc1.weight" in err[0]
+
+
+def test_selection_validation_uses_a_training_split(tiny, tmp_path, monkeypatch):
+    data, _ = tiny
+    seen = {}
+    real = cli.carve_validation
+
+    def spy(d, per_class, seed):
+        seen["args"] = (d, per_class, seed)
+        return real(d, per_class, seed)
+
+    monkeypatch.setattr(cli, "carve_validation", spy)
+    status, rep = run(["sweep", "--dataset", "mnist", "--profile", "tiny", "--selection", "validation",
+                       "--val-per-class", "3", "--seed", "1"], tmp_path)
+    assert status in (0, 3)
+    assert seen["args"] == (data, 3, 1)
+    assert rep["selection"] == "validation" and all(r["selection"] == "validation" for r in rep["classes"])
+
+
+def test_sweep_forgets_each_profile_class(tiny, tmp_path):
+    status, rep = run(["sweep", "--dataset", "mnist", "--profile", "tiny", "--selection", "fixed"], tmp_path)
+    assert status == 0
+    assert [r["forget"] for r in rep["classes"]] == [0, 1]  # the profile's sweep classes
+    assert rep["device"] == "cpu" and rep["model_source"] in ("trained", "cache")
+    assert rep["median_forget_seconds"] == statistics.median(r["forget_seconds"] for r in rep["classes"])
+    for r in rep["classes"]:
+        assert r["A_R_before"] >= 90.0 and r["status"] == "ok" and r["lambda1"] == 1e-3
+
+
+def test_bench_runs_the_chosen_methods(tiny, tmp_path):
+    status, rep = run(["bench", "--dataset", "mnist", "--profile", "tiny", "--forget", "3", "--methods", "mnemonic,finetune",
+                       "--repeats", "1", "--fim-samples", "8", "--fim-chunk", "4"], tmp_path)
+    assert status in (0, 3)
+    assert list(rep["methods"]) == ["mnemonic", "finetune"] and rep["forget"] == [3] and rep["budget"] == "quick"
+    assert rep["device"] == "cpu" and rep["model_source"] in ("trained", "cache")
+    assert rep["methods"]["mnemonic"]["relative_time"] == pytest.approx(1.0)
+    assert rep["fim"]["samples"] == 8 and rep["fim"]["max_rel_diff"] < 1e-3
+    assert status == (3 if rep["methods"]["mnemonic"]["status"] == "failed" else 0)
+
+
+def test_bench_writes_its_default_report_under_the_data_root(tiny, tmp_path):
+    status = cli.main(["bench", "--dataset", "mnist", "--profile", "tiny", "--methods", "mnemonic", "--repeats", "1",
+                       "--fim-samples", "0", "--no-progress"])
+    path = tmp_path / "reports" / "bench-mnist-tiny-seed0-forget0.json"
+    assert status in (0, 3) and path.exists() and json.loads(path.read_text())["fim"] is None
+
+
+def test_failed_forgetting_exits_3_and_still_writes_the_diagnosis(tiny, tmp_path, monkeypatch, capsys):
+    from mnemo_tutorial import unlearn
+
+    real = unlearn.forget
+
+    def failing(model, codes, classes, **kwargs):
+        result = real(model, codes, classes, **kwargs)
+        result.report.status = "failed"
+        result.report.details["diagnosis"] = {"criterion_met": False, "why": "test"}
+        raise unlearn.ForgetFailed("no grid point met the criterion", result)
+
+    monkeypatch.setattr(unlearn, "forget", failing)
+    status, rep = run(["forget", "--dataset", "mnist", "--profile", "tiny", "--forget", "4", "--selection", "fixed"], tmp_path)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 3 and len(err) == 1 and "no grid point" in err[0]
+    assert rep["status"] == "failed" and rep["details"]["diagnosis"]["criterion_met"] is False
+    status, sweep = run(["sweep", "--dataset", "mnist", "--profile", "tiny", "--selection", "fixed"], tmp_path, "s.json")
+    assert status == 3 and sweep["failed"] == [0, 1] and all(r["status"] == "failed" for r in sweep["classes"])
