@@ -1,4 +1,4 @@
-"""Audits on cases whose answer is known in advance."""
+"""Audits and metrics on cases whose answer is known in advance."""
 import copy
 
 import pytest
@@ -7,6 +7,7 @@ from torch import nn
 
 from mnemo_tutorial.audits import audit, extract_features, linear_probe, membership_auc, relearn_time
 from mnemo_tutorial.data import ImageData
+from mnemo_tutorial.metrics import batched_eval, evaluate, per_sample_loss, predict
 from mnemo_tutorial.models import MLP
 
 
@@ -117,14 +118,72 @@ def test_relearn_time_known_cases(blob_model):
     assert all(p.grad is None for p in model.parameters())
 
 
-def test_audit_bundle_and_bad_arguments(blob_model):
+def test_audit_bundle_is_the_three_audits_and_bad_arguments(blob_model):
     data, model = blob_model
-    out = audit(model, data, [2])
-    assert set(out) == {"mia_auc", "probe_forget_acc", "probe_remain_acc", "relearn_steps", "relearned"}
-    assert 0.0 <= out["mia_auc"] <= 1.0 and out["relearn_steps"] == 0
+    out = audit(model, data, [2], seed=1)
+    probe = linear_probe(model, data, [2], seed=1)
+    assert out == {"mia_auc": membership_auc(model, data, [2], seed=1), "probe_forget_acc": probe["forget_acc"],
+                   "probe_remain_acc": probe["remain_acc"], "relearn_steps": 0, "relearned": True}
+    # train and test blobs come from one distribution and the model generalises: nothing to attack
+    assert abs(out["mia_auc"] - 0.5) < 0.1
     with pytest.raises(ValueError, match="threshold"):
         relearn_time(model, data, [0], threshold=0)
     with pytest.raises(ValueError, match="forget"):
         membership_auc(model, data, [5])
     with pytest.raises(ValueError, match="lr"):
         relearn_time(model, data, [0], lr=0)
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def test_evaluate_needs_the_class_count_and_keeps_absent_classes():
+    """A split without the last class: the class count cannot come from the labels."""
+    model = FixedFeatures(merge=False)
+    with torch.no_grad():
+        model.head.weight.copy_(torch.eye(3, 4))
+        model.head.bias.zero_()
+    data = axis_data(n=30)
+    keep = data.y_test != 2
+    x, y = data.x_test[keep], data.y_test[keep]
+    with pytest.raises(ValueError, match="num_classes"):
+        evaluate(model, x, y, [0])
+    m = evaluate(model, x, y, [0], 3)
+    assert len(m["per_class"]) == 3 and m["per_class"][2] != m["per_class"][2]  # NaN: no sample
+    assert m["E_F"] == 0.0 and m["A_R"] == 100.0
+    with pytest.raises(ValueError, match="forget must be class indices in 0..2"):
+        evaluate(model, x, y, [3], 3)
+
+
+class Recorder(nn.Module):
+    """Logits = x @ W; records the batch sizes and the mode it was called in."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(4, 3))
+        self.calls = []
+
+    def forward(self, x):
+        self.calls.append((x.shape[0], self.training, torch.is_grad_enabled()))
+        return x.flatten(1) @ self.w
+
+
+def test_batched_eval_chunks_and_restores_the_mode():
+    model = Recorder().train()
+    x, y = torch.randn(10, 1, 2, 2), torch.arange(10) % 3
+    preds = predict(model, x, batch_size=4)
+    assert model.calls == [(4, False, False), (4, False, False), (2, False, False)] and model.training
+    assert torch.equal(preds, (x.flatten(1) @ model.w).argmax(1))
+    expected = nn.functional.cross_entropy(x.flatten(1) @ model.w, y, reduction="none")
+    assert torch.allclose(per_sample_loss(model, x, y, batch_size=3), expected.detach())
+    empty = predict(model, x[:0])
+    assert empty.shape == (0,) and empty.dtype == torch.int64
+
+    def boom(xb):
+        raise RuntimeError("fails inside")
+
+    with pytest.raises(RuntimeError, match="fails inside"):
+        batched_eval(model, boom, x)
+    assert model.training  # restored on error too
+    with pytest.raises(ValueError, match="same first dimension"):
+        batched_eval(model, lambda a, b: a, x, y[:3])
