@@ -7,6 +7,7 @@ is computed.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -99,8 +100,18 @@ def _check_t_mix(t_mix: float) -> None:
         raise ValueError(f"t_mix must be a probability in [0, 1]; got {t_mix!r}")
 
 
+def _item_seed(*numbers: int) -> int:
+    """A 63-bit seed from integers, the same on every platform and Python (BLAKE2b of their
+    decimal text; Python's ``hash`` is an implementation detail)."""
+    text = ",".join(str(int(n)) for n in numbers).encode()
+    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little") >> 1
+
+
 class CodeMixDataset(Dataset):
     """A dataset whose item ``i`` is, with probability ``t_mix``, replaced by its class's code.
+
+    The per-item alternative to :meth:`MnemonicCodes.mix_batch` (which the training loop uses)
+    for pipelines built on ``torch.utils.data.DataLoader``.
 
     The draw for item ``i`` depends on ``(seed, epoch, i)`` only, so a run is reproducible
     whatever the loader's order or worker count; call :meth:`set_epoch` to draw afresh.
@@ -123,7 +134,7 @@ class CodeMixDataset(Dataset):
 
     def is_code(self, index: int) -> bool:
         """Whether item ``index`` is swapped for its code in the current epoch."""
-        gen = torch.Generator().manual_seed(hash((self.seed, self.epoch, int(index))) % 2**63)
+        gen = torch.Generator().manual_seed(_item_seed(self.seed, self.epoch, int(index)))
         return bool(torch.rand(1, generator=gen).item() < self.t_mix)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:

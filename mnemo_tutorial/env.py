@@ -6,6 +6,8 @@ call these helpers to turn ``MNEMO_DEVICE`` / ``MNEMO_PROFILE`` into those argum
 * ``MNEMO_DEVICE``: ``cpu``, ``cuda`` or ``auto`` (the default: CUDA when available).
 * ``MNEMO_PROFILE``: a profile name (default ``quick``, whatever the device: the chapters'
   pretrained models are ``quick`` models, and ``standard`` is asked for explicitly).
+* ``MNEMO_RETRAIN``: ``1``/``true``/``yes`` trains from scratch instead of loading a cached or
+  shipped model (default: load).
 """
 from __future__ import annotations
 
@@ -50,6 +52,24 @@ def profile_name(value: str | None = None) -> str:
     return str(name).strip()
 
 
+RETRAIN_TRUE = ("1", "true", "yes")
+RETRAIN_FALSE = ("", "0", "false", "no")
+
+
+def retrain_requested(value: str | None = None) -> bool:
+    """``value`` (or ``MNEMO_RETRAIN``) as a flag: ``1``/``true``/``yes`` -> True,
+    unset/empty/``0``/``false``/``no`` -> False (case-insensitive); anything else is an error."""
+    source = "retrain" if value is not None else "MNEMO_RETRAIN"
+    raw = value if value is not None else os.environ.get("MNEMO_RETRAIN", "")
+    flag = str(raw).strip().lower()
+    if flag in RETRAIN_TRUE:
+        return True
+    if flag in RETRAIN_FALSE:
+        return False
+    allowed = ", ".join(repr(v) for v in RETRAIN_TRUE + RETRAIN_FALSE[1:])
+    raise ValueError(f"{source} must be one of {allowed} (or empty); got {raw!r}")
+
+
 @dataclass(frozen=True)
 class Precision:
     """How training runs on a device: autocast dtype (None: float32) and whether a
@@ -90,6 +110,31 @@ def device_description(device) -> str:
         index = device.index if device.index is not None else torch.cuda.current_device()
         return f"cuda ({torch.cuda.get_device_name(index)})"
     return device.type
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``model name`` in ``/proc/cpuinfo``; ``platform.processor()``
+    elsewhere), or ``unknown CPU``."""
+    import platform
+    from pathlib import Path
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name") and ":" in line:
+                return " ".join(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def machine_description(device) -> str:
+    """What ran a computation: the GPU's name on CUDA, else ``cpu (<CPU model>)``."""
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        return device_description(device)
+    return f"{device.type} ({cpu_model()})"
 
 
 def package_source_hash() -> str:

@@ -1,10 +1,20 @@
-"""One training loop for every chapter, with mnemonic-code mixing and a checkpoint cache."""
+"""One training loop for every chapter, with mnemonic-code mixing (Shibata et al., IJCAI 2021;
+Yamashita et al., ACML 2024), a checkpoint cache and the models shipped with the package.
+
+:func:`train_or_load` looks for a model in this order: the data root's checkpoint cache
+(``<root>/checkpoints``), the pretrained models shipped in ``mnemo_tutorial/pretrained``
+(used only when their key equals the key of the request and their sha256 matches the
+manifest), then trains. ``retrain=True`` (or ``MNEMO_RETRAIN=1``) skips both lookups.
+"""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
+import operator
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -13,37 +23,130 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .augment import random_crop_flip
 from .codes import MnemonicCodes
 from .data import ImageData, data_root
+from .env import Precision, machine_description, retrain_requested, training_precision
 from .models import make_model
 from .profiles import Profile
-from .utils import atomic_path, get_device, seed_everything
+from .utils import atomic_path, get_device, isolated_rng
 
-CHECKPOINT_FORMAT = 2
+CHECKPOINT_FORMAT = 3
+PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
+MANIFEST_NAME = "manifest.json"
+SOURCES = ("trained", "cache", "pretrained")
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
 
 @dataclass
 class TrainResult:
-    """A trained model with its codes, the training time and the per-epoch history."""
+    """A trained model with its codes and where it came from.
+
+    ``device``: where ``model`` is now; ``source``: ``"trained"`` (just now), ``"cache"`` (the
+    data root's checkpoint) or ``"pretrained"`` (shipped with the package). For a loaded model,
+    ``train_seconds``, ``precision``, ``trained_on`` and ``history`` are the values recorded
+    when it was trained, never a measurement of this machine.
+    """
 
     model: nn.Module
     codes: MnemonicCodes
     train_seconds: float
-    history: list[dict[str, float]] = field(default_factory=list)
     device: str = "cpu"
+    key: str = ""
+    source: str = "trained"
+    precision: str = "float32"
+    trained_on: str = ""
+    history: list[dict[str, float]] = field(default_factory=list)
     checkpoint: Path | None = None
-    from_cache: bool = False
+
+    @property
+    def from_cache(self) -> bool:
+        """Whether the model was loaded (from the cache or the shipped models) instead of trained."""
+        return self.source != "trained"
+
+    def describe(self) -> str:
+        """One line, e.g. ``trained in 58 s on cpu (...)`` or ``loaded the pretrained model
+        (recorded: trained in 62 s on cpu (...))``."""
+        trained = f"trained in {self.train_seconds:.0f} s on {self.trained_on or self.device}"
+        if self.source == "trained":
+            return trained
+        what = "the pretrained model" if self.source == "pretrained" else "the cached model"
+        return f"loaded {what} (recorded: {trained})"
 
 
+# ---------------------------------------------------------------------------------------
+# The training loop
+# ---------------------------------------------------------------------------------------
 def _optimizer(model: nn.Module, profile: Profile) -> torch.optim.Optimizer:
+    params = model.parameters()
     if profile.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=profile.lr, momentum=profile.momentum, weight_decay=profile.weight_decay)
+        return torch.optim.SGD(params, lr=profile.lr, momentum=profile.momentum, weight_decay=profile.weight_decay)
     if profile.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=profile.lr, weight_decay=profile.weight_decay)
+        return torch.optim.Adam(params, lr=profile.lr, weight_decay=profile.weight_decay)
     if profile.optimizer == "adamw":
-        return torch.optim.AdamW(model.parameters(), lr=profile.lr, weight_decay=profile.weight_decay)
+        return torch.optim.AdamW(params, lr=profile.lr, weight_decay=profile.weight_decay)
     raise ValueError(f"profile.optimizer must be 'sgd', 'adam' or 'adamw'; got {profile.optimizer!r}")
+
+
+def _scheduler(opt: torch.optim.Optimizer, profile: Profile, n: int) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """Cosine decay per step down to 0 at the last step (``schedule="cosine"``), else None."""
+    if profile.schedule != "cosine":
+        return None
+    total = math.ceil(n / profile.batch_size) * profile.epochs
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+
+
+@dataclass
+class _Loop:
+    """What one epoch needs besides the data."""
+
+    model: nn.Module
+    codes: MnemonicCodes
+    profile: Profile
+    opt: torch.optim.Optimizer
+    sched: Any
+    precision: Precision
+    scaler: Any
+    augment: Augment | None
+    gen: torch.Generator
+
+
+def _step(loop: _Loop, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimiser step on a batch; returns (summed loss, number correct) as tensors."""
+    dtype = loop.precision.autocast_dtype
+    cast = torch.autocast(device_type=xb.device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
+    with cast:
+        logits = loop.model(xb)
+    loss = nn.functional.cross_entropy(logits.float(), yb)
+    loop.opt.zero_grad(set_to_none=True)
+    if loop.scaler is None:
+        loss.backward()
+        loop.opt.step()
+    else:  # float16: scale the loss so that small gradients do not underflow
+        loop.scaler.scale(loss).backward()
+        loop.scaler.step(loop.opt)
+        loop.scaler.update()
+    if loop.sched is not None:
+        loop.sched.step()
+    return loss.detach() * yb.shape[0], (logits.detach().argmax(1) == yb).sum()
+
+
+def _epoch(loop: _Loop, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """One pass over (x, y) in a random order; returns (mean loss, train accuracy in %)."""
+    n = x.shape[0]
+    perm = torch.randperm(n, generator=loop.gen).to(x.device)
+    loss_sum = torch.zeros((), device=x.device)
+    correct = torch.zeros((), device=x.device, dtype=torch.long)
+    for start in range(0, n, loop.profile.batch_size):
+        idx = perm[start : start + loop.profile.batch_size]
+        xb, yb = x[idx], y[idx]
+        if loop.augment is not None:
+            xb = loop.augment(xb, loop.gen)
+        xb, _ = loop.codes.mix_batch(xb, yb, loop.profile.t_mix, loop.gen)
+        loss, hits = _step(loop, xb, yb)
+        loss_sum += loss
+        correct += hits
+    return float(loss_sum) / n, 100.0 * float(correct) / n
 
 
 def train_model(
@@ -61,60 +164,64 @@ def train_model(
 
     Each epoch shuffles the data, applies ``augment`` to the real samples, then swaps each
     sample for its class's code with probability ``profile.t_mix`` (codes are never
-    augmented). Mixed precision (bfloat16) on CUDA. Seeded through ``seed``.
+    augmented). Precision by device (:func:`mnemo_tutorial.env.training_precision`): float32
+    on the CPU, bfloat16 autocast on CUDA >= 8.0, float16 autocast + gradient scaler below.
+    Every draw comes from ``seed``; the caller's global random state is left as it was.
     """
-    if profile.epochs < 1:
-        raise ValueError(f"epochs must be a positive integer; got {profile.epochs!r}")
+    if x.shape[0] != y.shape[0] or x.shape[0] == 0:
+        raise ValueError(f"x and y must hold the same positive number of samples; got {x.shape[0]} and {y.shape[0]}")
     dev = get_device(device)
-    gen = seed_everything(seed)
+    precision = training_precision(dev.type)
     model.to(dev).train()
     x_dev, y_dev = x.to(dev), y.to(dev)
-    codes_dev = codes.to(dev)
     opt = _optimizer(model, profile)
-    n = x.shape[0]
-    steps_per_epoch = math.ceil(n / profile.batch_size)
-    total = steps_per_epoch * profile.epochs
-    sched = (
-        torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
-        if profile.schedule == "cosine"
-        else None
-    )
-    amp = dev.type == "cuda"
+    scaler = torch.amp.GradScaler(dev.type) if precision.grad_scaler else None
     history: list[dict[str, float]] = []
     t0 = time.perf_counter()
-    bar = tqdm(range(profile.epochs), desc=f"train {profile.dataset}/{profile.name}", disable=not progress)
-    for epoch in bar:
-        perm = torch.randperm(n, generator=gen).to(dev)
-        loss_sum, correct, seen = 0.0, 0, 0
-        for start in range(0, n, profile.batch_size):
-            idx = perm[start : start + profile.batch_size]
-            xb, yb = x_dev[idx], y_dev[idx]
-            if augment is not None:
-                xb = augment(xb, gen)
-            xb, _ = codes_dev.mix_batch(xb, yb, profile.t_mix, gen)
-            with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=amp):
-                logits = model(xb)
-                loss = nn.functional.cross_entropy(logits, yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if sched is not None:
-                sched.step()
-            loss_sum += loss.item() * yb.shape[0]
-            correct += int((logits.argmax(1) == yb).sum())
-            seen += yb.shape[0]
-        history.append({"epoch": epoch + 1, "loss": loss_sum / seen, "train_acc": 100.0 * correct / seen})
-        bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{100.0 * correct / seen:.1f}")
+    with isolated_rng(seed, dev) as gen:
+        loop = _Loop(model, codes.to(dev), profile, opt, _scheduler(opt, profile, x.shape[0]), precision, scaler, augment, gen)
+        bar = tqdm(range(profile.epochs), desc=f"train {profile.dataset}/{profile.name}", disable=not progress)
+        for epoch in bar:
+            loss, acc = _epoch(loop, x_dev, y_dev)
+            history.append({"epoch": epoch + 1, "loss": loss, "train_acc": acc})
+            bar.set_postfix(loss=f"{loss:.3f}", acc=f"{acc:.1f}")
     if dev.type == "cuda":
-        torch.cuda.synchronize()
+        torch.cuda.synchronize(dev)
     seconds = time.perf_counter() - t0
     model.eval()
     opt.zero_grad(set_to_none=True)
-    return TrainResult(model=model, codes=codes, train_seconds=seconds, history=history, device=str(dev))
+    return TrainResult(model=model, codes=codes, train_seconds=seconds, device=str(dev), precision=precision.name,
+                       trained_on=machine_description(dev), history=history)
+
+
+# ---------------------------------------------------------------------------------------
+# What a profile builds
+# ---------------------------------------------------------------------------------------
+def profile_augment(profile: Profile) -> Augment | None:
+    """The augmentation ``profile.augment`` asks for (random crop + flip), or None."""
+    return random_crop_flip if profile.augment else None
+
+
+def initial_model(profile: Profile, num_classes: int, seed: int = 0) -> nn.Module:
+    """The untrained model of ``profile``; its initial weights depend on ``seed`` alone (the
+    caller's global random state is left as it was)."""
+    with isolated_rng(seed):
+        return make_model(profile.model, num_classes=num_classes, **profile.model_options())
+
+
+def initial_codes(profile: Profile, data: ImageData, seed: int = 0) -> MnemonicCodes:
+    """The mnemonic codes trained with ``profile`` on ``data`` for ``seed``."""
+    return MnemonicCodes.random(data.num_classes, data.input_shape, seed=seed, distribution=profile.code_dist)
 
 
 def checkpoint_key(profile: Profile, seed: int, data: ImageData) -> str:
-    """Hash of every setting that changes the trained weights."""
+    """16 hex digits of SHA-256 over the training settings (:meth:`Profile.key_dict`), the seed
+    and the data's fingerprint (name, size, shape, classes, notes).
+
+    Forgetting and sweep settings are not part of it, and neither is the device or the
+    precision: a model trained on a GPU and one trained on a CPU with the same key are the
+    same recipe (their weights differ in the last bits).
+    """
     payload = {
         "format": CHECKPOINT_FORMAT,
         "profile": profile.key_dict(),
@@ -129,52 +236,132 @@ def checkpoint_key(profile: Profile, seed: int, data: ImageData) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
+# ---------------------------------------------------------------------------------------
+# Checkpoints: the data root's cache and the shipped models
+# ---------------------------------------------------------------------------------------
+def checkpoint_state(result: TrainResult, profile: Profile, seed: int) -> dict[str, Any]:
+    """What a checkpoint file holds (tensors, numbers, strings, lists and dicts only, so that
+    ``torch.load(..., weights_only=True)`` reads it)."""
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "key": result.key,
+        "model": {k: v.detach().cpu() for k, v in result.model.state_dict().items()},
+        "codes": result.codes.state_dict(),
+        "train_seconds": float(result.train_seconds),
+        "history": result.history,
+        "device": result.device,
+        "trained_on": result.trained_on,
+        "precision": result.precision,
+        "profile": profile.key_dict(),
+        "seed": int(seed),
+    }
+
+
+def save_checkpoint(result: TrainResult, profile: Profile, seed: int, path: str | Path) -> Path:
+    """Write :func:`checkpoint_state` to ``path`` through a temporary file and a rename."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        torch.save(checkpoint_state(result, profile, seed), tmp)
+    return path
+
+
+def _load_checkpoint(path: Path, key: str, profile: Profile, num_classes: int, dev: torch.device, source: str) -> TrainResult | None:
+    """The model in ``path`` if it is a checkpoint of this format for ``key``, else None."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if state.get("format") != CHECKPOINT_FORMAT or state.get("key") != key:
+        return None
+    model = initial_model(profile, num_classes)
+    model.load_state_dict(state["model"])
+    model.to(dev).eval()
+    return TrainResult(
+        model=model, codes=MnemonicCodes.from_state_dict(state["codes"]), train_seconds=float(state["train_seconds"]),
+        device=str(dev), key=key, source=source, precision=state.get("precision", "float32"),
+        trained_on=state.get("trained_on", state.get("device", "")), history=state.get("history", []), checkpoint=path,
+    )
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 (hex) of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def shipped_models(directory: str | Path | None = None) -> list[dict[str, Any]]:
+    """The entries of the shipped models' manifest (``pretrained/manifest.json``); [] if none."""
+    manifest = Path(directory or PRETRAINED_DIR) / MANIFEST_NAME
+    if not manifest.exists():
+        return []
+    return list(json.loads(manifest.read_text())["models"])
+
+
+def _load_pretrained(key: str, profile: Profile, num_classes: int, dev: torch.device) -> TrainResult | None:
+    """The shipped model whose manifest key is ``key``, if its sha256 matches; else None."""
+    for entry in shipped_models():
+        if entry.get("key") != key:
+            continue
+        path = Path(PRETRAINED_DIR) / entry["file"]
+        if not path.exists() or file_sha256(path) != entry.get("sha256"):
+            warnings.warn(f"shipped model {entry['file']} is missing or does not match its sha256 in the manifest; training instead")
+            return None
+        return _load_checkpoint(path, key, profile, num_classes, dev, "pretrained")
+    return None
+
+
+def cache_path(profile: Profile, data: ImageData, key: str, root: str | Path | None = None) -> Path:
+    """Where the checkpoint of ``key`` lives in the data root's cache."""
+    return data_root(root) / "checkpoints" / f"{data.name}-{profile.model}-{profile.name}-{key}.pt"
+
+
+def _check_seed(seed: Any) -> None:
+    try:
+        ok = not isinstance(seed, bool) and operator.index(seed) >= 0
+    except TypeError:
+        ok = False
+    if not ok:
+        raise ValueError(f"seed must be a non-negative integer; got {seed!r}")
+
+
 def train_or_load(
     profile: Profile,
     data: ImageData,
     seed: int = 0,
+    *,
     root: str | Path | None = None,
     device: str | torch.device | None = None,
     augment: Augment | None = None,
-    progress: bool = True,
     use_cache: bool = True,
+    pretrained: bool = True,
+    retrain: bool | None = None,
+    progress: bool = True,
 ) -> TrainResult:
-    """Load the cached checkpoint for (profile, seed, data) from ``<root>/checkpoints``, or
-    train one (codes drawn from ``seed``) and cache it. ``train_seconds`` of a cached model
-    is the time recorded when it was trained."""
-    dev = get_device(device)
-    if augment is None and profile.augment:
-        from .augment import random_crop_flip
+    """The model of ``profile`` trained on ``data`` with codes and initial weights from ``seed``.
 
-        augment = random_crop_flip
-    path = data_root(root) / "checkpoints" / f"{data.name}-{profile.model}-{profile.name}-{checkpoint_key(profile, seed, data)}.pt"
-    seed_everything(seed)  # the initial weights depend on the seed alone
-    model = make_model(profile.model, num_classes=data.num_classes, **profile.model_options())
-    if use_cache and path.exists():
-        state = torch.load(path, map_location="cpu", weights_only=False)
-        model.load_state_dict(state["model"])
-        model.to(dev).eval()
-        return TrainResult(
-            model=model,
-            codes=MnemonicCodes.from_state_dict(state["codes"]),
-            train_seconds=float(state["train_seconds"]),
-            history=state.get("history", []),
-            device=state.get("device", "unknown"),
-            checkpoint=path,
-            from_cache=True,
-        )
-    codes = MnemonicCodes.random(data.num_classes, data.input_shape, seed=seed, distribution=profile.code_dist)
-    result = train_model(model, data.x_train, data.y_train, codes, profile, seed=seed, device=dev, augment=augment, progress=progress)
-    state: dict[str, Any] = {
-        "model": {k: v.detach().cpu() for k, v in result.model.state_dict().items()},
-        "codes": codes.state_dict(),
-        "train_seconds": result.train_seconds,
-        "history": result.history,
-        "device": result.device,
-        "profile": profile.key_dict(),
-        "seed": seed,
-    }
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
-    result.checkpoint = path
+    Looks in the data root's cache (``use_cache``), then in the shipped models
+    (``pretrained``), then trains and caches the result (``use_cache``). ``retrain=True``
+    skips both lookups; ``None`` reads ``MNEMO_RETRAIN`` (:func:`mnemo_tutorial.env.retrain_requested`).
+    ``augment`` defaults to the profile's. The caller's global random state is left as it was.
+    """
+    if not isinstance(profile, Profile):
+        raise ValueError(f"profile must be a Profile (see get_profile); got {type(profile).__name__}")
+    _check_seed(seed)
+    retrain = retrain_requested() if retrain is None else bool(retrain)
+    dev = get_device(device)
+    key = checkpoint_key(profile, seed, data)
+    path = cache_path(profile, data, key, root)
+    if not retrain:
+        found = _load_checkpoint(path, key, profile, data.num_classes, dev, "cache") if use_cache and path.exists() else None
+        if found is None and pretrained:
+            found = _load_pretrained(key, profile, data.num_classes, dev)
+        if found is not None:
+            return found
+    model = initial_model(profile, data.num_classes, seed)
+    codes = initial_codes(profile, data, seed)
+    result = train_model(model, data.x_train, data.y_train, codes, profile, seed=seed, device=dev,
+                         augment=augment if augment is not None else profile_augment(profile), progress=progress)
+    result.key = key
+    if use_cache:
+        result.checkpoint = save_checkpoint(result, profile, seed, path)
     return result

@@ -12,6 +12,8 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from .env import select_device
+
 
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch; return a CPU ``torch.Generator`` seeded with ``seed``."""
@@ -39,10 +41,11 @@ def isolated_rng(seed: int, device: str | torch.device | None = None) -> Iterato
 
 
 def get_device(device: str | torch.device | None = None) -> torch.device:
-    """``device`` if given, else CUDA when available, else CPU."""
-    if device is not None:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """``device`` as a ``torch.device``; ``None`` or ``"auto"``: CUDA when available, else CPU
+    (:func:`mnemo_tutorial.env.select_device`)."""
+    if device is None or (isinstance(device, str) and device.strip().lower() == "auto"):
+        return select_device("auto")
+    return torch.device(device)
 
 
 @contextmanager

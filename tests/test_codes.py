@@ -65,3 +65,17 @@ def test_dataset_wrapper_is_reproducible_and_swaps():
     assert [ds.is_code(i) for i in range(500)] != [again.is_code(i) for i in range(500)]
     with pytest.raises(ValueError, match="t_mix"):
         codes.mix_into(base, t_mix=-0.1)
+
+
+def test_dataset_wrapper_draws_do_not_use_pythons_hash(monkeypatch):
+    # the per-item draw used Python's hash(); it now comes from BLAKE2b of (seed, epoch, index),
+    # so these draws are the same on every platform and Python implementation
+    import mnemo_tutorial.codes as codes_module
+
+    def no_hash(value):
+        raise AssertionError("is_code must not depend on hash()")
+
+    codes = MnemonicCodes.random(2, (3,), seed=1)
+    ds = codes.mix_into(torch.utils.data.TensorDataset(torch.zeros(40, 3), torch.arange(40) % 2), t_mix=0.5, seed=9)
+    monkeypatch.setattr(codes_module, "hash", no_hash, raising=False)  # shadows the builtin there
+    assert [i for i in range(40) if ds.is_code(i)] == [0, 2, 3, 4, 6, 10, 14, 16, 18, 20, 24, 28, 29, 31, 34, 39]

@@ -36,7 +36,7 @@ def test_a_registered_custom_profile_is_fetched_keyed_and_trained(tmp_path):
     assert "tiny" in profile_names("tinyprof") and "tinyprof" in datasets_with_profiles()
     data = tiny_data()
     result = train_or_load(get_profile("tinyprof", "tiny"), data, root=tmp_path, progress=False)
-    assert checkpoint_key(tiny(), 0, data) in result.checkpoint.name
+    assert result.key == checkpoint_key(tiny(), 0, data) and result.key in result.checkpoint.name
     assert result.model.fc1.in_features == 16 and result.model.fc1.out_features == 8
 
 
