@@ -1,0 +1,206 @@
+"""One interface for every unlearning method: a task, a registry, one way to run them.
+
+A method is a function ``run(model, task) -> ForgetResult`` registered under a name with the
+reference it follows and a one-line summary::
+
+    task = UnlearnTask(classes=[0], codes=trained.codes, data=data, profile=profile,
+                       forget_settings=get_settings("mnist", "quick").forget, seed=0)
+    result = run_method("ssd", trained.model, task)   # ForgetResult(model, report)
+
+The benchmark (:func:`mnemo_tutorial.bench.benchmark`), the command line and the chapters
+find methods here and call them the same way; nothing else special-cases a method by name.
+A method's failure to meet its own criterion is reported, not raised: the one-shot method
+returns its result with ``report.status == "failed"`` (and its diagnosis) instead of
+stopping a benchmark.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from torch import nn
+
+from . import baselines, unlearn
+from .checks import check_forget_classes
+from .codes import MnemonicCodes
+from .data import ImageData
+from .profiles import ForgetSettings, Profile
+from .unlearn import ForgetResult
+
+#: What a task may have to provide for a method (``Method.needs``).
+NEEDS = ("codes", "data", "profile")
+
+
+@dataclass(frozen=True)
+class UnlearnTask:
+    """Everything a method may need besides the model.
+
+    classes: the classes to forget; codes: the model's mnemonic codes (None if it has none);
+    data: the training/test data; profile: the training settings of the model;
+    forget_settings: the one-shot method's settings (None: ``ForgetSettings()``); seed: for
+    every random draw of the method; budget: ``"quick"`` or ``"full"``
+    (:data:`mnemo_tutorial.baselines.BUDGETS`); progress: show progress bars.
+    """
+
+    classes: Sequence[int]
+    codes: MnemonicCodes | None
+    data: ImageData
+    profile: Profile | None
+    forget_settings: ForgetSettings | None = None
+    seed: int = 0
+    budget: str = "quick"
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        num = self.data.num_classes if self.data is not None else None
+        if num is not None:
+            object.__setattr__(self, "classes", tuple(check_forget_classes(self.classes, num)))
+        baselines.check_budget(self.budget)
+        if isinstance(self.seed, bool) or int(self.seed) != self.seed:
+            raise ValueError(f"seed must be an integer; got {self.seed!r}")
+
+
+Run = Callable[[nn.Module, UnlearnTask], ForgetResult]
+
+
+@dataclass(frozen=True)
+class Method:
+    """A registered method: ``run(model, task) -> ForgetResult``; ``needs``: the task fields it
+    uses (subset of :data:`NEEDS`); ``reference``: the paper and repository (file) it follows;
+    ``summary``: one line; ``ours``: True for a variant of ours rather than a reference form."""
+
+    name: str
+    run: Run
+    needs: tuple[str, ...]
+    reference: str
+    summary: str
+    ours: bool = False
+
+    def __post_init__(self) -> None:
+        bad = [n for n in self.needs if n not in NEEDS]
+        if bad:
+            raise ValueError(f"needs must be a subset of {', '.join(NEEDS)}; got {bad[0]!r}")
+        if not self.name or not self.reference.strip() or not self.summary.strip():
+            raise ValueError("name, reference and summary must be non-empty")
+
+
+METHODS: dict[str, Method] = {}
+
+
+def register_method(method: Method, *, replace: bool = False) -> Method:
+    """Add ``method`` to :data:`METHODS` (an existing name only with ``replace=True``)."""
+    if method.name in METHODS and not replace:
+        raise ValueError(f"method {method.name!r} is already registered; pass replace=True to replace it")
+    METHODS[method.name] = method
+    return method
+
+
+def get_method(name: str) -> Method:
+    """The registered method ``name``; an unknown name is a one-line ValueError listing them."""
+    if name not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}; got {name!r}")
+    return METHODS[name]
+
+
+def run_method(name: str, model: nn.Module, task: UnlearnTask) -> ForgetResult:
+    """Run method ``name`` on ``model`` for ``task`` (checks first that the task has what it needs)."""
+    method = get_method(name)
+    missing = [n for n in method.needs if getattr(task, n) is None]
+    if missing:
+        raise ValueError(f"task.{missing[0]} must be given for method {name!r}; got None")
+    return method.run(model, task)
+
+
+def parse_methods(text: str | Sequence[str] | None) -> list[str]:
+    """``"all"`` / None -> every registered method; ``"mnemonic,ssd"`` -> that list (validated, in order)."""
+    if text is None:
+        return list(METHODS)
+    parts = [p.strip() for p in text.split(",")] if isinstance(text, str) else [str(p) for p in text]
+    if parts == ["all"]:
+        return list(METHODS)
+    bad = [p for p in parts if p not in METHODS]
+    if bad or not parts or not all(parts):
+        shown = bad[0] if bad else text
+        raise ValueError(f"methods must be 'all' or a comma list of {', '.join(METHODS)}; got {shown!r}")
+    if len(set(parts)) != len(parts):
+        raise ValueError(f"methods must not repeat a method; got {text!r}")
+    return parts
+
+
+# --------------------------------------------------------------------------- adapters
+
+
+def _mnemonic(model: nn.Module, task: UnlearnTask) -> ForgetResult:
+    """The one-shot step with the task's forgetting settings; a failed selection is returned."""
+    settings = task.forget_settings if task.forget_settings is not None else ForgetSettings()
+    try:
+        return unlearn.forget(model, task.codes, list(task.classes), **settings.forget_kwargs())
+    except unlearn.ForgetFailed as exc:
+        return exc.result
+
+
+def _baseline(fn: Callable[..., ForgetResult], **settings) -> Run:
+    """An adapter that calls baseline ``fn`` with the task's data, classes, seed, budget and
+    progress, plus fixed ``settings`` (for named variants)."""
+
+    def run(model: nn.Module, task: UnlearnTask) -> ForgetResult:
+        return fn(model, task.data, list(task.classes), task.seed, budget=task.budget,
+                  progress=task.progress, **settings)
+
+    return run
+
+
+def _retrain(model: nn.Module, task: UnlearnTask) -> ForgetResult:
+    return baselines.retrain(model, task.data, list(task.classes), task.profile, task.seed, codes=task.codes,
+                             budget=task.budget, progress=task.progress)
+
+
+def _renamed(run: Run, name: str) -> Run:
+    """``run`` with ``report.method`` set to ``name`` (for a variant registered under its own name)."""
+
+    def wrapped(model: nn.Module, task: UnlearnTask) -> ForgetResult:
+        result = run(model, task)
+        result.report.method = name
+        return result
+
+    return wrapped
+
+
+SSD_REPO = "https://github.com/if-loops/selective-synaptic-dampening"
+_BUILTIN = (
+    Method("mnemonic", _mnemonic, ("codes",),
+           "Yamashita et al., One-Shot Machine Unlearning with Mnemonic Code, ACML 2024, "
+           "https://arxiv.org/abs/2306.05670; https://github.com/tomyamkum/OneShotMU-with-MNCode (main.py, utils.py)",
+           "one step along the Fisher ratio of the class codes, data-free (our lambda selection and normalisation)"),
+    Method("retrain", _retrain, ("data", "profile"),
+           "Bourtoule et al., Machine Unlearning, IEEE S&P 2021, https://arxiv.org/abs/1912.03817",
+           "train from scratch on the retained data with the original recipe (exact unlearning)"),
+    Method("finetune", _baseline(baselines.finetune), ("data",),
+           f"Golatkar et al., CVPR 2020, https://arxiv.org/abs/1911.04933; {SSD_REPO} "
+           "(forget_full_class_strategies.py finetune, src/utils.py fit_one_cycle)",
+           "SGD on the retained data only; budget='full' is the reference's 5 epochs, 'quick' ours"),
+    Method("neggrad", _baseline(baselines.neggrad), ("data",),
+           "Golatkar et al., CVPR 2020, https://arxiv.org/abs/1911.04933; NegGrad+: Kurmanji et al., "
+           "NeurIPS 2023, https://github.com/meghdadk/SCRUB",
+           "gradient ascent on the forget set; the stop-at-100%-batch-error rule is ours"),
+    Method("ssd", _baseline(baselines.ssd), ("data",),
+           f"Foster, Schoepf, Brintrup, AAAI 2024, https://arxiv.org/abs/2308.07707; {SSD_REPO} "
+           "(src/ssd.py, src/forget_full_class_main.py)",
+           "dampen weights far more important to the forget set; authors' class-sorted loaders, alpha 10, lambda 1"),
+    Method("fisher", _baseline(baselines.fisher_forgetting), ("data",),
+           "Golatkar, Achille, Soatto, CVPR 2020, https://arxiv.org/abs/1911.04933; "
+           "https://github.com/AdityaGolatkar/SelectiveForgetting (Forgetting.ipynb)",
+           "true-Fisher noise with the reference clamps and scaling and the forgotten output row reset"),
+    Method("unsir", _baseline(baselines.unsir), ("data",),
+           "Tarun et al., Fast Yet Effective Machine Unlearning, IEEE TNNLS 2023, https://arxiv.org/abs/2111.08947; "
+           "https://github.com/vikram2000b/Fast-Machine-Unlearning (Machine Unlearning.ipynb)",
+           "error-maximising noise for the class, one impair and one repair epoch"),
+    Method("ssd-shuffled", _renamed(_baseline(baselines.ssd, order="shuffled"), "ssd-shuffled"), ("data",),
+           f"ours, a variant of SSD (Foster et al., AAAI 2024, {SSD_REPO})",
+           "SSD with shuffled (mixed-class) loaders instead of the authors' class-sorted ones", ours=True),
+    Method("fisher-noise", _baseline(baselines.fisher_noise), ("data",),
+           "ours, a variant of Fisher forgetting (Golatkar et al., CVPR 2020, https://arxiv.org/abs/1911.04933)",
+           "empirical-Fisher noise per weight, no output reset (our earlier form)", ours=True),
+)
+for _m in _BUILTIN:
+    register_method(_m)

@@ -1,0 +1,225 @@
+"""The method registry (methods.py) and the benchmark library (bench.py) on tiny problems."""
+import json
+import re
+
+import pytest
+import torch
+
+from mnemo_tutorial import bench, methods, unlearn
+from mnemo_tutorial.codes import MnemonicCodes
+from mnemo_tutorial.methods import METHODS, Method, UnlearnTask, get_method, parse_methods, run_method
+from mnemo_tutorial.profiles import ForgetSettings
+from mnemo_tutorial.unlearn import ForgetResult
+
+from test_baselines import PROFILE, blobs, fit, make_report_for
+
+BUILTIN = ("mnemonic", "retrain", "finetune", "neggrad", "ssd", "fisher", "unsir")
+
+
+@pytest.fixture(scope="module")
+def setup():
+    data = blobs()
+    model = fit(data)
+    codes = MnemonicCodes.random(3, data.input_shape, seed=0)
+    return data, model, codes
+
+
+def task_for(setup, **changes):
+    data, _, codes = setup
+    kw = {"classes": [0], "codes": codes, "data": data, "profile": PROFILE, "forget_settings": ForgetSettings()}
+    kw.update(changes)
+    return UnlearnTask(**kw)
+
+
+class FakeTrained:
+    def __init__(self, model, codes):
+        self.model, self.codes = model, codes
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def test_registry_names_references_and_summaries():
+    assert set(BUILTIN) <= set(METHODS)
+    url = re.compile(r"https?://\S+")
+    for name, m in METHODS.items():
+        assert m.name == name and callable(m.run)
+        assert "\n" not in m.summary and len(m.summary) <= 120, name
+        if m.ours:
+            assert m.reference.startswith("ours"), name  # a variant says so and names what it varies
+        else:
+            assert url.search(m.reference) and re.search(r"\b20\d\d\b", m.reference), name
+    # every variant of ours is a named row beside its reference form
+    assert {n for n, m in METHODS.items() if m.ours} == {"ssd-shuffled", "fisher-noise"}
+
+
+def test_get_method_and_register_method(monkeypatch):
+    assert get_method("ssd") is METHODS["ssd"]
+    with pytest.raises(ValueError, match=r"method must be one of mnemonic, retrain, .*; got 'magic'") as err:
+        get_method("magic")
+    assert "\n" not in str(err.value)
+    monkeypatch.setattr(methods, "METHODS", dict(METHODS))
+    new = Method("noop", lambda model, task: None, (), "ours, a test", "does nothing", ours=True)
+    assert methods.register_method(new) is new and methods.METHODS["noop"] is new
+    with pytest.raises(ValueError, match="already registered"):
+        methods.register_method(new)
+    methods.register_method(new, replace=True)
+    with pytest.raises(ValueError, match="needs"):
+        Method("bad", lambda m, t: None, ("gpu",), "ref", "summary")
+
+
+def test_parse_methods():
+    assert parse_methods("all") == list(METHODS) == parse_methods(None)
+    assert parse_methods("ssd, mnemonic") == ["ssd", "mnemonic"]
+    assert parse_methods(["fisher", "unsir"]) == ["fisher", "unsir"]
+    for bad in ("magic", "ssd,ssd", "", "ssd,"):
+        with pytest.raises(ValueError, match="methods"):
+            parse_methods(bad)
+
+
+def test_task_is_validated_before_any_work(setup):
+    with pytest.raises(ValueError, match="budget"):
+        task_for(setup, budget="huge")
+    with pytest.raises(ValueError, match="forget"):
+        task_for(setup, classes=[5])
+    assert task_for(setup, classes=2).classes == (2,)
+
+
+def test_run_method_checks_what_the_method_needs(setup):
+    _, model, _ = setup
+    with pytest.raises(ValueError, match="task.codes"):
+        run_method("mnemonic", model, task_for(setup, codes=None))
+    with pytest.raises(ValueError, match="task.profile"):
+        run_method("retrain", model, task_for(setup, profile=None))
+
+
+@pytest.mark.parametrize("name", ["finetune", "neggrad", "ssd", "ssd-shuffled", "fisher", "fisher-noise", "unsir"])
+def test_every_baseline_runs_through_the_registry(setup, name):
+    _, model, _ = setup
+    out = run_method(name, model, task_for(setup, seed=3))
+    assert isinstance(out, ForgetResult) and out.model is not model
+    assert out.report.method == name
+    assert out.report.details["budget"] == "quick"
+
+
+def test_ssd_shuffled_differs_from_the_reference_row(setup):
+    _, model, _ = setup
+    ref = run_method("ssd", model, task_for(setup))
+    ours = run_method("ssd-shuffled", model, task_for(setup))
+    assert ref.report.details["order"] == "sorted" and ours.report.details["order"] == "shuffled"
+    assert ref.report.details["variant"] == "reference" and ours.report.details["variant"] == "ours"
+
+
+def test_mnemonic_adapter_passes_the_forget_settings(setup, monkeypatch):
+    _, model, codes = setup
+    seen = {}
+
+    def fake_forget(m, c, classes, **kwargs):
+        seen.update(kwargs, classes=classes, codes=c)
+        return ForgetResult(m, make_report_for("mnemonic"))
+
+    monkeypatch.setattr(unlearn, "forget", fake_forget)
+    settings = ForgetSettings(paper_lambdas=(1e-4, 3.0), params=("fc2.weight",), margin=2.0)
+    run_method("mnemonic", model, task_for(setup, forget_settings=settings))
+    assert seen["classes"] == [0] and seen["codes"] is codes
+    assert {k: seen[k] for k in settings.forget_kwargs()} == settings.forget_kwargs()
+
+
+def test_mnemonic_failure_is_returned_not_raised(setup, monkeypatch):
+    _, model, _ = setup
+    failed = ForgetResult(model, make_report_for("mnemonic", status="failed"))
+
+    def fail(*args, **kwargs):
+        raise unlearn.ForgetFailed("criterion not met", failed)
+
+    monkeypatch.setattr(unlearn, "forget", fail)
+    out = run_method("mnemonic", model, task_for(setup))
+    assert out is failed and out.report.status == "failed"
+
+
+# --------------------------------------------------------------------------- bench
+
+
+def timed(name, seconds, calls):
+    """A registered stand-in method whose report says it took ``seconds``; counts its calls."""
+
+    def run(model, task):
+        calls[name] = calls.get(name, 0) + 1
+        return ForgetResult(model, make_report_for(name, seconds=seconds))
+
+    return Method(name, run, (), f"ours, a stand-in ({name})", "a fixed time", ours=True)
+
+
+def test_benchmark_rows_relative_time_and_repeats(setup, monkeypatch):
+    data, model, codes = setup
+    calls = {}
+    fakes = {"mnemonic": timed("mnemonic", 0.5, calls), "fast": timed("fast", 1.0, calls),
+             "slow": timed("slow", 50.0, calls)}
+    monkeypatch.setattr(methods, "METHODS", fakes)
+    monkeypatch.setattr(bench, "METHODS", fakes)
+    kept = {}
+    out = bench.benchmark(FakeTrained(model, codes), data, [0], PROFILE, ForgetSettings(), seed=0,
+                          methods="mnemonic,fast,slow", repeats=3, repeat_below=10.0,
+                          on_result=lambda name, res: kept.setdefault(name, res))
+    rows = out["methods"]
+    assert list(rows) == ["mnemonic", "fast", "slow"] and set(kept) == set(rows)
+    assert calls == {"mnemonic": 3, "fast": 3, "slow": 1}  # only fast methods are repeated
+    assert [rows[n]["relative_time"] for n in rows] == [1.0, 2.0, 100.0]
+    assert rows["slow"]["repeats"] == 1 and rows["fast"]["seconds_all"] == [1.0, 1.0, 1.0]
+    for r in rows.values():
+        assert "speedup" not in r and r["status"] == "ok" and r["ours"]
+        assert r["E_F"] == out["original"]["E_F"]  # the stand-ins return the model unchanged
+    assert out["forget"] == [0] and out["budget"] == "quick"
+    json.dumps(out)
+
+
+def test_benchmark_keeps_going_when_the_mnemonic_step_fails(setup, monkeypatch):
+    data, model, codes = setup
+    failed = ForgetResult(model, make_report_for("mnemonic", status="failed"))
+
+    def fail(*args, **kwargs):
+        raise unlearn.ForgetFailed("criterion not met", failed)
+
+    monkeypatch.setattr(unlearn, "forget", fail)
+    out = bench.benchmark(FakeTrained(model, codes), data, [0], PROFILE, ForgetSettings(),
+                          methods="mnemonic,ssd", repeats=1)
+    assert out["methods"]["mnemonic"]["status"] == "failed" and out["methods"]["ssd"]["status"] == "ok"
+    table = bench.format_table(out)
+    assert "mnemonic (failed)" in table and "ssd" in table.splitlines()[3]
+
+
+def test_benchmark_real_methods_with_audits_and_table(setup):
+    data, model, codes = setup
+    out = bench.benchmark(FakeTrained(model, codes), data, [0], PROFILE, ForgetSettings(), seed=0,
+                          methods="ssd,ssd-shuffled", repeats=1, audits=True)
+    rows = out["methods"]
+    assert rows["ssd"]["relative_time"] is None  # no mnemonic row to compare with
+    assert rows["ssd"]["settings"]["order"] == "sorted" and not rows["ssd"]["ours"]
+    assert {"mia_auc", "probe_forget_acc", "relearn_steps"} <= set(rows["ssd"]["audits"])
+    table = bench.format_table(out).splitlines()
+    assert table[0].split()[:3] == ["method", "seconds", "x"] and "MIA" in table[0]
+    assert table[1].startswith("original") and table[3].startswith("ssd-shuffled*")
+    assert table[-1].startswith("* a variant of ours")
+
+
+def test_benchmark_rejects_bad_input_before_running(setup):
+    data, model, codes = setup
+    trained = FakeTrained(model, codes)
+    with pytest.raises(ValueError, match="methods"):
+        bench.benchmark(trained, data, [0], PROFILE, ForgetSettings(), methods="magic")
+    with pytest.raises(ValueError, match="repeats"):
+        bench.benchmark(trained, data, [0], PROFILE, ForgetSettings(), repeats=0)
+    with pytest.raises(ValueError, match="classes"):
+        bench.benchmark(trained, data, [7], PROFILE, ForgetSettings())
+    with pytest.raises(ValueError, match="budget"):
+        bench.benchmark(trained, data, [0], PROFILE, ForgetSettings(), budget="most")
+
+
+def test_fim_benchmark_agrees_with_loop(setup):
+    data, model, _ = setup
+    fim = bench.fim_benchmark(model, data.x_train[:50], data.y_train[:50], chunk=16)
+    assert fim["samples"] == 50 and fim["max_rel_diff"] < 1e-4
+    assert fim["speedup"] == fim["loop_seconds"] / fim["vectorised_seconds"]
+    assert all(p.grad is None for p in model.parameters())
+    with pytest.raises(ValueError, match="chunk"):
+        bench.fim_benchmark(model, data.x_train[:5], data.y_train[:5], chunk=0)
