@@ -32,6 +32,34 @@ def _image_hwc(img: np.ndarray) -> np.ndarray:
     raise ValueError(f"images must have shape (N, 1 or 3, H, W) or (N, H, W); got an image of shape {img.shape}")
 
 
+def _canvas(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes, bool]:
+    """(figure, axes, whether this call created the figure): a new figure unless ``ax`` is given."""
+    if ax is not None:
+        return ax.figure, ax, False
+    fig, new_ax = plt.subplots(figsize=figsize)
+    return fig, new_ax, True
+
+
+def _finish(
+    fig: Figure, ax: Axes, own: bool, title: str, xlabel: str | None = None, ylabel: str | None = None,
+    legend: dict | None = None,
+) -> Figure | Axes:
+    """Title, axis labels and (with ``legend`` keyword arguments) a legend; lays out a figure
+    this call created and returns it, else returns the ``Axes`` it drew into (the module's
+    return contract)."""
+    if xlabel is not None:
+        ax.set_xlabel(xlabel)
+    if ylabel is not None:
+        ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if legend is not None:
+        ax.legend(**legend)
+    if not own:
+        return ax
+    fig.tight_layout()
+    return fig
+
+
 def show_images(
     images: np.ndarray | torch.Tensor,
     titles: Sequence[str] | None = None,
@@ -89,15 +117,10 @@ def plot_value_histograms(
     samples: Mapping[str, np.ndarray | torch.Tensor], title: str = "Pixel values", bins: int = 60, log: bool = True
 ) -> Figure:
     """Overlaid histograms (densities, log scale by default) of the values in each named tensor."""
-    fig, ax = plt.subplots(figsize=(6, 3.2))
+    fig, ax, own = _canvas(None, (6, 3.2))
     for name, v in samples.items():
         ax.hist(_np(v).ravel(), bins=bins, density=True, alpha=0.5, label=name, log=log)
-    ax.set_xlabel("pixel value")
-    ax.set_ylabel("density" + (" (log scale)" if log else ""))
-    ax.set_title(title)
-    ax.legend()
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, own, title, "pixel value", "density" + (" (log scale)" if log else ""), legend={})
 
 
 def plot_loss_curves(
@@ -112,7 +135,7 @@ def plot_loss_curves(
 ) -> Figure:
     """One line per named curve (same length as ``deltas``); optional dashed quadratic
     approximations with the same names; optional point ``marker`` = (delta, value)."""
-    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 3.6))
+    fig, ax, own = _canvas(ax, (6, 3.6))
     d = _np(deltas)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, (name, c) in enumerate(curves.items()):
@@ -123,12 +146,7 @@ def plot_loss_curves(
     if marker is not None:
         ax.plot([marker[0]], [marker[1]], "ko", ms=7, zorder=5)
     ax.axhline(0, color="grey", lw=0.5)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, own, title, xlabel, ylabel, legend={"fontsize": 8})
 
 
 def plot_decision_data(
@@ -139,7 +157,7 @@ def plot_decision_data(
     ax: Axes | None = None,
 ) -> Figure:
     """Scatter of 2-D points x (N, 2) coloured by label y (N,), with the boundary w . x = 0."""
-    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(4.5, 4))
+    fig, ax, own = _canvas(ax, (4.5, 4))
     xa, ya = _np(x), _np(y)
     for label, marker in ((0, "o"), (1, "^")):
         sel = ya == label
@@ -150,12 +168,7 @@ def plot_decision_data(
         if abs(wa[1]) > 1e-12:
             ax.plot(xs, -wa[0] * xs / wa[1], "k-", lw=1, label="decision boundary")
             ax.set_ylim(xa[:, 1].min() - 0.5, xa[:, 1].max() + 0.5)
-    ax.set_xlabel("$x_1$")
-    ax.set_ylabel("$x_2$")
-    ax.set_title(title)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, own, title, "$x_1$", "$x_2$", legend={"fontsize": 8})
 
 
 def plot_confusion(
@@ -164,13 +177,13 @@ def plot_confusion(
     class_names: Sequence[str] | None = None,
     highlight: Sequence[int] = (),
     ax: Axes | None = None,
-) -> Axes:
+) -> Figure | Axes:
     """A (C, C) confusion matrix (row = true class, column = predicted) as row percentages,
     with the rows of the classes in ``highlight`` (e.g. forgotten ones) outlined."""
     cm = np.asarray(cm, dtype=float)
     if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
         raise ValueError(f"cm must be a square (C, C) matrix; got shape {cm.shape}")
-    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(4.5, 4))
+    fig, ax, own = _canvas(ax, (4.5, 4))
     rows = cm.sum(1, keepdims=True)
     pct = 100.0 * cm / np.where(rows > 0, rows, 1)
     im = ax.imshow(pct, cmap="Blues", vmin=0, vmax=100)
@@ -180,9 +193,6 @@ def plot_confusion(
     ax.set_yticks(range(c))
     ax.set_xticklabels(names, fontsize=8)
     ax.set_yticklabels(names, fontsize=8)
-    ax.set_xlabel("predicted class")
-    ax.set_ylabel("true class")
-    ax.set_title(title)
     for r in highlight:
         ax.add_patch(plt.Rectangle((-0.5, r - 0.5), c, 1, fill=False, ec="red", lw=1.5))
     if c <= 12:
@@ -192,7 +202,7 @@ def plot_confusion(
                     ax.text(j, i, f"{pct[i, j]:.0f}", ha="center", va="center", fontsize=6,
                             color="white" if pct[i, j] > 60 else "black")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="% of the true class")
-    return ax
+    return _finish(fig, ax, own, title, "predicted class", "true class")
 
 
 def plot_confusion_pair(
@@ -219,10 +229,10 @@ def plot_per_class_accuracy(
     ax: Axes | None = None,
 ) -> Figure:
     """Grouped bars: one group per class, one bar per named model; forgotten classes shaded."""
-    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(8, 3.4))
     names = list(per_class)
     if not names:
         raise ValueError("per_class must hold at least one model's accuracies")
+    fig, ax, own = _canvas(ax, (8, 3.4))
     c = len(per_class[names[0]])
     width = 0.8 / len(names)
     xs = np.arange(c)
@@ -233,12 +243,8 @@ def plot_per_class_accuracy(
     ax.set_xticks(xs)
     ax.set_xticklabels(list(class_names) if class_names is not None else [str(i) for i in range(c)])
     ax.set_ylim(0, 105)
-    ax.set_xlabel("class" + (" (forgotten shaded)" if len(forget) else ""))
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title(title)
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    return fig
+    xlabel = "class" + (" (forgotten shaded)" if len(forget) else "")
+    return _finish(fig, ax, own, title, xlabel, "test accuracy (%)", legend={"fontsize": 8, "loc": "lower right"})
 
 
 def plot_lambda_grid(
@@ -252,13 +258,13 @@ def plot_lambda_grid(
     vmax: float = 100.0,
     cmap: str = "viridis",
     ax: Axes | None = None,
-) -> Axes:
+) -> Figure | Axes:
     """Heatmap of ``values`` (len(lambda1s), len(lambda2s)) with lambda2 on the x axis and
     lambda1 on the y axis (both log-spaced), and named points ``marks`` = {label: (l1, l2)}."""
     v = np.asarray(values, dtype=float)
     if v.shape != (len(lambda1s), len(lambda2s)):
         raise ValueError(f"values must have shape (len(lambda1s), len(lambda2s)) = {(len(lambda1s), len(lambda2s))}; got {v.shape}")
-    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(5.5, 4.5))
+    fig, ax, own = _canvas(ax, (5.5, 4.5))
     im = ax.imshow(v, origin="lower", cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
     l1 = np.log10(np.asarray(lambda1s, dtype=float))
     l2 = np.log10(np.asarray(lambda2s, dtype=float))
@@ -266,9 +272,6 @@ def plot_lambda_grid(
     ax.set_yticks(range(len(l1)))
     ax.set_xticklabels([f"{e:g}" for e in l2], fontsize=7, rotation=90)
     ax.set_yticklabels([f"{e:g}" for e in l1], fontsize=7)
-    ax.set_xlabel(r"$\log_{10}\lambda_2$")
-    ax.set_ylabel(r"$\log_{10}\lambda_1$")
-    ax.set_title(title)
     styles = [("*", "red"), ("o", "white"), ("s", "orange"), ("D", "magenta")]
     for i, (label, (a, b)) in enumerate((marks or {}).items()):
         # position on the (log-spaced, uniform) index axes by interpolation
@@ -276,10 +279,9 @@ def plot_lambda_grid(
         yi = np.interp(np.log10(a), l1, np.arange(len(l1)))
         m, col = styles[i % len(styles)]
         ax.plot([xi], [yi], m, color=col, ms=12 if m == "*" else 8, mec="black", label=label)
-    if marks:
-        ax.legend(fontsize=7, loc="upper left", framealpha=0.8)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=cbar_label)
-    return ax
+    legend = {"fontsize": 7, "loc": "upper left", "framealpha": 0.8} if marks else None
+    return _finish(fig, ax, own, title, r"$\log_{10}\lambda_2$", r"$\log_{10}\lambda_1$", legend=legend)
 
 
 def plot_lambda_grids(
@@ -317,7 +319,7 @@ def plot_estimate_quality(
 ) -> Figure:
     """Lines of mean +- spread against k (log axis) for each named estimate
     {name: (means, spreads)}, and horizontal lines for reference values {name: value}."""
-    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 3.8))
+    fig, ax, own = _canvas(ax, (6, 3.8))
     kk = np.asarray(ks, dtype=float)
     for name, (mean, spread) in estimates.items():
         m, s = _np(mean).astype(float), _np(spread).astype(float)
@@ -327,12 +329,7 @@ def plot_estimate_quality(
     for i, (name, val) in enumerate((references or {}).items()):
         ax.axhline(val, color=colors[i % len(colors)], ls="--", label=name)
     ax.set_xscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, own, title, xlabel, ylabel, legend={"fontsize": 8})
 
 
 def plot_times(
@@ -342,22 +339,19 @@ def plot_times(
     ax: Axes | None = None,
 ) -> Figure:
     """Horizontal bars of named durations in seconds (log scale by default), each labelled."""
-    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(7, 0.6 + 0.5 * len(seconds)))
     names = list(seconds)
     vals = [float(seconds[n]) for n in names]
     if any(v <= 0 for v in vals) and log:
         raise ValueError("seconds must be positive for a log scale")
+    fig, ax, own = _canvas(ax, (7, 0.6 + 0.5 * len(seconds)))
     bars = ax.barh(names, vals, color="tab:blue")
     for b, v in zip(bars, vals):
         ax.text(b.get_width(), b.get_y() + b.get_height() / 2, f" {v:.3g} s", va="center", fontsize=8)
     if log:
         ax.set_xscale("log")
         ax.set_xlim(min(vals) / 3, max(vals) * 8)
-    ax.set_xlabel("seconds" + (" (log scale)" if log else ""))
-    ax.set_title(title)
     ax.invert_yaxis()
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, own, title, "seconds" + (" (log scale)" if log else ""))
 
 
 def plot_metric_lines(
@@ -371,19 +365,14 @@ def plot_metric_lines(
     ax: Axes | None = None,
 ) -> Figure:
     """One marked line per named series against ``x``."""
-    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 3.6))
+    fig, ax, own = _canvas(ax, (6, 3.6))
     for name, vals in series.items():
         ax.plot(list(x), _np(vals), "o-", label=name)
     if logx:
         ax.set_xscale("log")
     if ylim is not None:
         ax.set_ylim(*ylim)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, own, title, xlabel, ylabel, legend={"fontsize": 8})
 
 
 def plot_sweep(
