@@ -287,3 +287,40 @@ def test_failed_forgetting_exits_3_and_still_writes_the_diagnosis(tiny, tmp_path
     assert rep["status"] == "failed" and rep["details"]["diagnosis"]["criterion_met"] is False
     status, sweep = run(["sweep", "--dataset", "mnist", "--profile", "tiny", "--selection", "fixed"], tmp_path, "s.json")
     assert status == 3 and sweep["failed"] == [0, 1] and all(r["status"] == "failed" for r in sweep["classes"])
+
+
+# ----------------------------------------------------------------------------- MNIST end to end
+def shipped(dataset: str, profile: str) -> bool:
+    from mnemo_tutorial.train import shipped_models
+
+    return any(m["dataset"] == dataset and m["profile"] == profile and m["seed"] == 0 for m in shipped_models())
+
+
+@pytest.fixture
+def fresh_root(monkeypatch, tmp_path, mnist_mirror):
+    monkeypatch.setenv("MNEMO_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("MNEMO_DEVICE", "cpu")
+    monkeypatch.delenv("MNEMO_RETRAIN", raising=False)
+    return tmp_path / "data"
+
+
+def test_forget_two_digits_on_mnist(fresh_root, tmp_path, capsys):
+    """A fresh data root: the shipped quick model is loaded (not trained) and the report says so."""
+    status, rep = run(["forget", "--dataset", "mnist", "--forget", "3,8", "--profile", "quick"], tmp_path)
+    out = capsys.readouterr().out
+    assert status == 0 and rep["forget"] == [3, 8] and rep["profile"] == "quick" and rep["device"] == "cpu"
+    if shipped("mnist", "quick"):
+        assert rep["model_source"] == "pretrained" and rep["model"].startswith("loaded the pretrained model")
+        assert not (fresh_root / "checkpoints").exists() or not any((fresh_root / "checkpoints").iterdir())
+    assert rep["before"]["accuracy"] >= 97.0
+    assert rep["after"]["E_F"] >= 99.5 and rep["after"]["A_R"] >= 95.9
+    assert rep["after"]["per_class"][3] <= 0.5 and rep["after"]["per_class"][8] <= 0.5
+    assert "E_F" in out and rep["model"] in out
+
+
+def test_sweep_of_the_mnist_quick_profile_meets_its_targets(fresh_root, tmp_path):
+    status, rep = run(["sweep", "--dataset", "mnist", "--profile", "quick"], tmp_path)
+    assert status == 0 and [r["forget"] for r in rep["classes"]] == list(range(10))
+    assert min(r["E_F"] for r in rep["classes"]) == 100.0
+    assert min(r["A_R"] for r in rep["classes"]) >= 97.5
+    assert rep["model_source"] == ("pretrained" if shipped("mnist", "quick") else "trained")
