@@ -17,6 +17,7 @@ pays one-off start-up costs); slower methods run once. The metrics come from the
 """
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from typing import Any, Callable, Sequence
@@ -98,14 +99,34 @@ def _row(name: str, results: list[ForgetResult], data: ImageData, classes: list[
     first, method = results[0], METHODS[name]
     times = [r.report.seconds for r in results]
     m = evaluate(first.model, data.x_test, data.y_test, classes, data.num_classes)
+    t = evaluate(first.model, data.x_train, data.y_train, classes, data.num_classes)
     report = jsonable(first.report.to_dict())
     return {
         "method": name, "status": report.get("status", "ok"), "ours": method.ours,
         "reference": method.reference, "summary": method.summary,
         "seconds": statistics.median(times), "seconds_all": times, "repeats": len(times), "relative_time": None,
         "E_F": m["E_F"], "A_R": m["A_R"], "accuracy": m["accuracy"], "per_class": m["per_class"],
+        "train_forget_acc": 100.0 - t["E_F"], "train_retain_acc": t["A_R"], "gap_to_retrain": None, "tow": None,
         "settings": report.get("details", {}), "report": report,
     }
+
+
+def versus_retrain(rows: dict[str, dict[str, Any]], reference: str = "retrain") -> None:
+    """Add to every row its gaps to the ``reference`` row (the model retrained without the
+    forgotten classes), in accuracy points: ``gap_to_retrain = {"forget": |train forget-class
+    accuracy - reference's|, "retain": same on the retained training samples, "test": same on
+    the whole test split}``, and the tug-of-war score ``tow = prod(1 - gap / 100)`` over the three
+    (1 = indistinguishable from retraining on these measures; Zhao et al., "What makes
+    unlearning hard and what to do about it", NeurIPS 2024). Without a reference row nothing changes."""
+    ref = rows.get(reference)
+    if ref is None:
+        return
+    for row in rows.values():
+        gaps = {"forget": abs(row["train_forget_acc"] - ref["train_forget_acc"]),
+                "retain": abs(row["train_retain_acc"] - ref["train_retain_acc"]),
+                "test": abs(row["accuracy"] - ref["accuracy"])}
+        row["gap_to_retrain"] = gaps
+        row["tow"] = math.prod(1.0 - g / 100.0 for g in gaps.values())
 
 
 def _runs(name: str, model: torch.nn.Module, task: UnlearnTask, repeats: int, repeat_below: float) -> list[ForgetResult]:
@@ -146,9 +167,11 @@ def benchmark(
     ``profile``); ``budget``: ``"quick"`` or ``"full"`` for every baseline. Returns
     ``{"forget", "seed", "budget", "profile", "original": {E_F, A_R, accuracy, per_class[, audits]},
     "methods": {name: row}}``; each row has the keys ``method, status, ours, reference, summary,
-    seconds, seconds_all, repeats, relative_time, E_F, A_R, accuracy, per_class, settings,
-    report`` (and ``audits``). ``relative_time`` = seconds / the mnemonic row's seconds (None
-    without it). ``on_result(name, result)`` gets each method's first result (e.g. to keep models).
+    seconds, seconds_all, repeats, relative_time, E_F, A_R, accuracy, per_class,
+    train_forget_acc, train_retain_acc, gap_to_retrain, tow, settings, report`` (and ``audits``).
+    ``relative_time`` = seconds / the mnemonic row's seconds (None without it);
+    ``gap_to_retrain``/``tow`` see :func:`versus_retrain` (None without a retrain row).
+    ``on_result(name, result)`` gets each method's first result (e.g. to keep models).
     """
     classes = check_forget_classes(classes, data.num_classes, name="classes")
     names = parse_methods(methods)
@@ -171,6 +194,7 @@ def benchmark(
     base = rows.get("mnemonic", {}).get("seconds")
     for row in rows.values():
         row["relative_time"] = row["seconds"] / base if base else None
+    versus_retrain(rows)
     out["methods"] = rows
     return out
 
@@ -179,13 +203,16 @@ def format_table(result: dict[str, Any]) -> str:
     """The benchmark as a text table: one row per method, the original model first; a failed
     method is marked ``(failed)`` and a variant of ours ``*``."""
     audits = "audits" in result["original"]
-    head = f"{'method':22s}{'seconds':>10s}{'x one-shot':>12s}{'E_F %':>8s}{'A_R %':>8s}"
+    tow = any(r.get("tow") is not None for r in result["methods"].values())
+    head = f"{'method':22s}{'seconds':>10s}{'x one-shot':>12s}{'E_F %':>8s}{'A_R %':>8s}" + (f"{'ToW':>7s}" if tow else "")
     if audits:
         head += f"{'MIA AUC':>9s}{'probe %':>9s}{'relearn':>9s}"
     lines = [head]
 
     def line(name: str, r: dict[str, Any], seconds: str, rel: str) -> str:
         s = f"{name:22s}{seconds:>10s}{rel:>12s}{r['E_F']:8.2f}{r['A_R']:8.2f}"
+        if tow:
+            s += f"{r['tow']:7.3f}" if r.get("tow") is not None else f"{'-':>7s}"
         if audits:
             a = r["audits"]
             steps = f"{a['relearn_steps']}" + ("" if a["relearned"] else "+")

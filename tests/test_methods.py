@@ -11,7 +11,7 @@ from mnemo_tutorial.methods import METHODS, Method, UnlearnTask, get_method, par
 from mnemo_tutorial.profiles import ForgetSettings
 from mnemo_tutorial.unlearn import ForgetResult
 
-from test_baselines import PROFILE, blobs, fit, make_report_for
+from test_baselines import PROFILE, blobs, fit, make_report_for, same_weights
 
 BUILTIN = ("mnemonic", "retrain", "finetune", "neggrad", "ssd", "fisher", "unsir")
 
@@ -51,11 +51,12 @@ def test_registry_names_references_and_summaries():
             assert url.search(m.reference) and re.search(r"\b20\d\d\b", m.reference), name
     # every variant of ours is a named row beside its reference form
     assert {n for n, m in METHODS.items() if m.ours} == {"ssd-shuffled", "fisher-noise"}
+    assert "mnemonic-paper" in METHODS  # the authors' procedure beside our defaults
 
 
 def test_get_method_and_register_method(monkeypatch):
     assert get_method("ssd") is METHODS["ssd"]
-    with pytest.raises(ValueError, match=r"method must be one of mnemonic, retrain, .*; got 'magic'") as err:
+    with pytest.raises(ValueError, match=r"method must be one of mnemonic, mnemonic-paper, retrain, .*; got 'magic'") as err:
         get_method("magic")
     assert "\n" not in str(err.value)
     monkeypatch.setattr(methods, "METHODS", dict(METHODS))
@@ -196,6 +197,7 @@ def test_benchmark_real_methods_with_audits_and_table(setup):
     assert rows["ssd"]["relative_time"] is None  # no mnemonic row to compare with
     assert rows["ssd"]["settings"]["order"] == "sorted" and not rows["ssd"]["ours"]
     assert {"mia_auc", "probe_forget_acc", "relearn_steps"} <= set(rows["ssd"]["audits"])
+    assert rows["ssd"]["tow"] is None and rows["ssd"]["train_retain_acc"] > 95.0
     table = bench.format_table(out).splitlines()
     assert table[0].split()[:3] == ["method", "seconds", "x"] and "MIA" in table[0]
     assert table[1].startswith("original") and table[3].startswith("ssd-shuffled*")
@@ -223,3 +225,40 @@ def test_fim_benchmark_agrees_with_loop(setup):
     assert all(p.grad is None for p in model.parameters())
     with pytest.raises(ValueError, match="chunk"):
         bench.fim_benchmark(model, data.x_train[:5], data.y_train[:5], chunk=0)
+
+
+def test_mnemonic_paper_row_is_the_authors_fixed_unnormalised_step(setup, monkeypatch):
+    _, model, _ = setup
+    seen = {}
+
+    def fake_forget(m, c, classes, **kwargs):
+        seen.update(kwargs)
+        return ForgetResult(m, make_report_for("mnemonic", status="failed"))
+
+    monkeypatch.setattr(unlearn, "forget", fake_forget)
+    out = run_method("mnemonic-paper", model, task_for(setup, forget_settings=ForgetSettings(paper_lambdas=(1e-3, 10.0))))
+    assert seen["selection"] == "fixed" and seen["lambdas"] == "paper" and seen["paper_lambdas"] == (1e-3, 10.0)
+    assert seen["normalize_fisher"] is False and seen["on_failure"] == "return"
+    assert out.report.method == "mnemonic-paper" and out.report.status == "failed"
+
+
+def test_mnemonic_paper_runs_on_a_real_model(setup):
+    _, model, codes = setup
+    out = run_method("mnemonic-paper", model, task_for(setup))
+    ours = unlearn.forget(model, codes, [0], selection="fixed", lambdas="paper", on_failure="return")
+    assert out.report.selection == "fixed" and out.report.status in ("ok", "failed")
+    assert not same_weights(out.model, ours.model)  # the per-code normalisation changes the step
+
+
+def test_versus_retrain_gaps_and_tug_of_war_known_answer():
+    rows = {
+        "retrain": {"train_forget_acc": 0.0, "train_retain_acc": 98.0, "accuracy": 88.0},
+        "x": {"train_forget_acc": 10.0, "train_retain_acc": 95.0, "accuracy": 90.0},
+    }
+    bench.versus_retrain(rows)
+    assert rows["x"]["gap_to_retrain"] == {"forget": 10.0, "retain": 3.0, "test": 2.0}
+    assert rows["x"]["tow"] == pytest.approx(0.9 * 0.97 * 0.98)
+    assert rows["retrain"]["tow"] == 1.0
+    alone = {"x": {"train_forget_acc": 1.0, "train_retain_acc": 1.0, "accuracy": 1.0}}
+    bench.versus_retrain(alone)
+    assert "tow" not in alone["x"]
