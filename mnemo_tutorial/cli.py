@@ -284,7 +284,7 @@ def _model_block(trained, device) -> dict[str, Any]:
         "model_source": trained.source,
         "model": trained.describe(),
         "train_seconds": trained.train_seconds,
-        "checkpoint": str(trained.checkpoint) if getattr(trained, "checkpoint", None) else None,
+        "checkpoint": str(trained.checkpoint) if trained.checkpoint is not None else None,
     }
 
 
@@ -295,23 +295,11 @@ def _header(args: argparse.Namespace, profile, data, report: dict[str, Any]) -> 
 
 def _write(args: argparse.Namespace, report: dict[str, Any]) -> None:
     if args.report:
+        from .bench import jsonable
         from .utils import atomic_write_text
 
-        atomic_write_text(args.report, json.dumps(_jsonable(report), indent=2))
+        atomic_write_text(args.report, json.dumps(jsonable(report), indent=2))
         print(f"report: {args.report}")
-
-
-def _jsonable(obj: Any) -> Any:
-    """Tensors, tuples and other objects of a report as JSON values."""
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if hasattr(obj, "tolist"):  # tensors and numpy values
-        return obj.tolist()
-    if isinstance(obj, (str, int, float, bool)) or obj is None:
-        return obj
-    return str(obj)
 
 
 def _run_forget(model, codes, classes: list[int], kwargs: dict[str, Any]):
@@ -324,8 +312,9 @@ def _run_forget(model, codes, classes: list[int], kwargs: dict[str, Any]):
         return exc.result, str(exc)
 
 
-def _fmt(v: float) -> str:
-    return "  n/a" if v != v else f"{v:6.2f}"
+def _fmt(v: float | None, spec: str = "6.2f") -> str:
+    """A number for a table; n/a for NaN (a class without samples) or None (not set)."""
+    return "n/a" if v is None or v != v else format(v, spec)
 
 
 # --------------------------------------------------------------------------- commands
@@ -378,8 +367,8 @@ def cmd_forget(args: argparse.Namespace) -> int:
               "forget_seconds": rep.seconds, **rep.to_dict()}
     print(_header(args, profile, data, report))
     _print_forget_table(data, classes, before, after)
-    print(f"forgetting {rep.seconds * 1000:.1f} ms ({rep.selection}: lambda1 {rep.lambda1:.3g}, "
-          f"lambda2 {rep.lambda2:.3g}, sign {rep.sign:+d}); status {rep.status}")
+    print(f"forgetting {rep.seconds * 1000:.1f} ms ({rep.selection}: lambda1 {_fmt(rep.lambda1, '.3g')}, "
+          f"lambda2 {_fmt(rep.lambda2, '.3g')}, sign {_fmt(rep.sign, '+d')}); status {rep.status}")
     _write(args, report)
     if failure is not None:
         print(f"error: forgetting failed: {failure}", file=sys.stderr)
@@ -415,8 +404,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         after = forget_metrics(predict(result.model, data.x_test), data.y_test, [c], nc)
         row = _sweep_row(c, result, failure, after, forget_metrics(preds0, data.y_test, [c], nc)["A_R"])
         rows.append(row)
-        print(f"{c:>8d}{row['E_F']:8.2f}{row['A_R']:8.2f}{row['A_R_before']:8.2f}{row['forget_seconds'] * 1000:8.1f}"
-              f"{row['lambda1']:10.2g}{row['lambda2']:10.2g}{row['sign']:+6d}  {row['status']}")
+        print(f"{c:>8d}{_fmt(row['E_F'], '8.2f')}{_fmt(row['A_R'], '8.2f')}{_fmt(row['A_R_before'], '8.2f')}"
+              f"{row['forget_seconds'] * 1000:8.1f}{_fmt(row['lambda1'], '10.2g')}{_fmt(row['lambda2'], '10.2g')}"
+              f"{_fmt(row['sign'], '+6d')}  {row['status']}")
     med = statistics.median(r["forget_seconds"] for r in rows)
     report.update(classes=rows, median_forget_seconds=med, failed=[r["forget"] for r in rows if r["failure"]])
     print(f"min E_F {min(r['E_F'] for r in rows):.2f} %, min A_R {min(r['A_R'] for r in rows):.2f} %, "
