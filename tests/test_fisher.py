@@ -3,8 +3,8 @@ import torch
 from torch import nn
 
 from mnemo_tutorial.fisher import (
-    code_fisher, fisher_by_class, fisher_loop, mean_over, normalize_per_sample,
-    oracle_fisher, per_sample_sq_grads, stable_cross_entropy,
+    code_fisher, fisher_by_class, fisher_loop, grouped_fisher, oracle_fisher,
+    per_sample_sq_grads, stable_cross_entropy,
 )
 from mnemo_tutorial.models import MLP
 
@@ -12,6 +12,38 @@ from mnemo_tutorial.models import MLP
 def tiny_model():
     torch.manual_seed(0)
     return nn.Sequential(nn.Flatten(), nn.Linear(6, 5), nn.Tanh(), nn.Linear(5, 3))
+
+
+def reference(model, x, y, weights, normalize=False, params=None, dtype=None):
+    """The per-sample route written out: squared per-sample gradients of the named tensors,
+    each sample divided by its total over those tensors, weighted sums."""
+    sq = per_sample_sq_grads(model, x, y, dtype=dtype)
+    names = list(sq) if params is None else [k for k in sq if k in params]
+    sq = {k: sq[k] for k in names}
+    w = weights.to(next(iter(sq.values())).dtype)
+    if normalize:
+        total = sum(v.flatten(1).sum(1) for v in sq.values())
+        w = w / torch.where(total > 0, total, torch.ones_like(total))
+    return [{k: torch.einsum("n,n...->...", w[g], v) for k, v in sq.items()} for g in range(w.shape[0])]
+
+
+def assert_groups_close(fast, ref, rtol=1e-4, atol=1e-9):
+    assert len(fast) == len(ref)
+    for f, r in zip(fast, ref):
+        assert list(f) == list(r)
+        for k in r:
+            assert f[k].dtype == r[k].dtype, k
+            torch.testing.assert_close(f[k], r[k], rtol=rtol, atol=atol)
+
+
+def group_weights(n=9, groups=((1, 4, 7, 8), (0, 2, 3, 5, 6))):
+    w = torch.zeros(len(groups), n)
+    for g, members in enumerate(groups):
+        w[g, list(members)] = 1.0 / len(members)
+    return w
+
+
+Y9 = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1, 1])
 
 
 def test_vectorised_equals_loop():
@@ -49,9 +81,8 @@ def test_by_class_and_oracle():
     orc = oracle_fisher(model, x, y, batch_size=7)
     for k in sq:
         torch.testing.assert_close(orc[k], sq[k].mean(0))
-    m = mean_over(per, [0, 2])
-    for k in sq:
-        torch.testing.assert_close(m[k], (per[k][0] + per[k][2]) / 2)
+    with pytest.raises(ValueError, match="batch_size"):
+        oracle_fisher(model, x, y, batch_size=0)
 
 
 def test_code_fisher_normalisation():
@@ -59,51 +90,136 @@ def test_code_fisher_normalisation():
     codes = torch.rand(4, 12)
     raw = code_fisher(model, codes)
     norm = code_fisher(model, codes, normalize=True)
+    sq = per_sample_sq_grads(model, codes, torch.arange(4))
+    for k in raw:
+        torch.testing.assert_close(raw[k], sq[k], rtol=1e-4, atol=1e-10)
     totals = sum(v.flatten(1).sum(1) for v in norm.values())
     torch.testing.assert_close(totals, torch.ones(4))
-    manual = normalize_per_sample(raw)
-    for k in raw:
-        torch.testing.assert_close(norm[k], manual[k])
     f64 = code_fisher(model, codes, dtype=torch.float64)
     for k in raw:
         assert f64[k].dtype == torch.float32
         torch.testing.assert_close(f64[k], raw[k], rtol=1e-4, atol=1e-10)
 
 
-def test_group_means_match_direct_means():
-    from mnemo_tutorial.fisher import group_means
-
-    sq = {"w": torch.rand(5, 3, 2), "b": torch.rand(5, 4)}
-    a, b = group_means(sq, [[1], [0, 2, 3, 4]])
-    for k in sq:
-        torch.testing.assert_close(a[k], sq[k][1])
-        torch.testing.assert_close(b[k], sq[k][[0, 2, 3, 4]].mean(0))
-    na, nb = group_means(sq, [[1], [0, 2, 3, 4]], normalize=True)
-    norm = normalize_per_sample(sq)
-    for k in sq:
-        torch.testing.assert_close(na[k], norm[k][1])
-        torch.testing.assert_close(nb[k], norm[k][[0, 2, 3, 4]].mean(0))
-
-
 @pytest.mark.parametrize("normalize", [False, True])
 def test_grouped_fisher_equals_per_sample_route(normalize):
-    from mnemo_tutorial.fisher import group_means, grouped_fisher
-
     torch.manual_seed(1)
     models = [tiny_model(), nn.Sequential(nn.Conv1d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8, 3))]
     inputs = [torch.randn(9, 6), torch.randn(9, 1, 6)]
-    y = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1, 1])
-    groups = [[1, 4, 7, 8], [0, 2, 3, 5, 6]]
     for model, x in zip(models, inputs):
-        weights = torch.zeros(2, 9)
-        for g, members in enumerate(groups):
-            weights[g, members] = 1.0 / len(members)
-        fast = grouped_fisher(model, x, y, weights, normalize=normalize)
-        ref = group_means(per_sample_sq_grads(model, x, y), groups, normalize=normalize)
-        for g in range(2):
-            assert fast[g].keys() == ref[g].keys()
-            for k in ref[g]:
-                torch.testing.assert_close(fast[g][k], ref[g][k], rtol=1e-4, atol=1e-9)
+        fast = grouped_fisher(model, x, Y9, group_weights(), normalize=normalize)
+        assert_groups_close(fast, reference(model, x, Y9, group_weights(), normalize))
         assert all(p.grad is None for p in model.parameters())
     with pytest.raises(ValueError, match="weights"):
-        grouped_fisher(models[0], inputs[0], y, torch.ones(1, 5))
+        grouped_fisher(models[0], inputs[0], Y9, torch.ones(1, 5))
+
+
+class Block(nn.Module):
+    """A residual block with batch norm (as in ResNet)."""
+
+    def __init__(self, ch):
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(ch, ch, 3, padding=1, bias=False), nn.BatchNorm2d(ch)
+        self.conv2, self.bn2 = nn.Conv2d(ch, ch, 3, padding=1, bias=False), nn.BatchNorm2d(ch)
+
+    def forward(self, x):
+        return torch.relu(x + self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x))))))
+
+
+def resnet_like():
+    torch.manual_seed(2)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), Block(4),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
+    model.train()
+    with torch.no_grad():  # non-trivial running statistics
+        for _ in range(3):
+            model(torch.randn(16, 1, 6, 6))
+    return model.eval()
+
+
+class Reused(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(6, 6), nn.Linear(6, 3)
+
+    def forward(self, x):
+        return self.b(torch.tanh(self.a(torch.tanh(self.a(x)))))
+
+
+class Tokens(nn.Module):
+    """A Linear applied to (N, T, in) input, then a mean over T."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj, self.head = nn.Linear(3, 5), nn.Linear(5, 3)
+
+    def forward(self, x):
+        return self.head(torch.tanh(self.proj(x.view(x.shape[0], 2, 3))).mean(1))
+
+
+@pytest.mark.parametrize("kind", ["resnet", "reused", "tokens"])
+@pytest.mark.parametrize("normalize", [False, True])
+def test_grouped_fisher_on_models_beyond_linear(kind, normalize):
+    torch.manual_seed(3)
+    model, x = {"resnet": (resnet_like, (9, 1, 6, 6)), "reused": (Reused, (9, 6)),
+                "tokens": (Tokens, (9, 6))}[kind]
+    model, x = model(), torch.randn(*x)
+    fast = grouped_fisher(model, x, Y9, group_weights(), normalize=normalize)
+    assert_groups_close(fast, reference(model, x, Y9, group_weights(), normalize), atol=1e-8)
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_frozen_parameters_and_float64_model():
+    model = tiny_model().double()
+    model[1].weight.requires_grad_(False)
+    x = torch.randn(9, 6, dtype=torch.float64)
+    fast = grouped_fisher(model, x, Y9, group_weights(), normalize=True)
+    assert fast[0]["1.weight"].dtype == torch.float64
+    assert float(fast[0]["1.weight"].abs().sum()) > 0  # a frozen tensor still has a Fisher
+    assert_groups_close(fast, reference(model, x, Y9, group_weights(), True), rtol=1e-10, atol=1e-14)
+    assert model[1].weight.requires_grad is False and model[3].weight.requires_grad is True
+    # compute in float64 for a float32 model
+    m32 = tiny_model()
+    f64 = grouped_fisher(m32, x.float(), Y9, group_weights(), dtype=torch.float64)
+    assert f64[1]["3.bias"].dtype == torch.float64
+    assert_groups_close(f64, reference(m32, x.float(), Y9, group_weights(), dtype=torch.float64), rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("model_fn, x_shape", [(tiny_model, (9, 6)), (resnet_like, (9, 1, 6, 6))])
+def test_params_restriction_equals_frozen_rest(model_fn, x_shape):
+    """The Fisher of the named tensors, normalised over them, equals the normalised Fisher of
+    a model in which those tensors are the only parameters (the others made buffers)."""
+    model = model_fn()
+    x = torch.randn(*x_shape)
+    names = [k for k, _ in model.named_parameters()]
+    keep = names[-2:]  # the head
+    part = grouped_fisher(model, x, Y9, group_weights(), normalize=True, params=keep)
+    assert [list(p) for p in part] == [keep, keep]
+    # by hand: gradients of the head only, normalised by the head's squared gradient norm
+    sq = {k: [] for k in keep}
+    params = dict(model.named_parameters())
+    for i in range(9):
+        loss = stable_cross_entropy(model(x[i : i + 1]), Y9[i : i + 1])
+        for k, g in zip(keep, torch.autograd.grad(loss, [params[k] for k in keep])):
+            sq[k].append(g.square())
+    sq = {k: torch.stack(v) for k, v in sq.items()}
+    total = sum(v.flatten(1).sum(1) for v in sq.values())
+    w = group_weights() / total
+    for g in range(2):
+        for k in keep:
+            torch.testing.assert_close(part[g][k], torch.einsum("n,n...->...", w[g], sq[k]), rtol=1e-4, atol=1e-9)
+    whole = grouped_fisher(model, x, Y9, group_weights(), normalize=True)
+    assert not torch.allclose(whole[0][keep[0]], part[0][keep[0]], rtol=1e-3)  # normalised over fewer tensors
+    with pytest.raises(ValueError, match="params"):
+        grouped_fisher(model, x, Y9, group_weights(), params=["nope"])
+    with pytest.raises(ValueError, match="params"):
+        grouped_fisher(model, x, Y9, group_weights(), params=[])
+
+
+def test_chunking_equals_unchunked():
+    model = resnet_like()
+    x = torch.randn(9, 1, 6, 6)
+    one = grouped_fisher(model, x, Y9, group_weights(), normalize=True)
+    for budget in (1, 2000):  # one sample per chunk; five samples per chunk (352 entries each)
+        assert_groups_close(grouped_fisher(model, x, Y9, group_weights(), normalize=True, max_elements=budget), one,
+                            rtol=1e-5, atol=1e-10)
