@@ -199,6 +199,33 @@ def benchmark(
     return out
 
 
+SUMMARY_KEYS = ("seconds", "relative_time", "E_F", "A_R", "accuracy", "tow")
+
+
+def summarize(results: Sequence[dict[str, Any]], keys: Sequence[str] = SUMMARY_KEYS) -> dict[str, dict[str, Any]]:
+    """Mean and 95 % interval per method over several :func:`benchmark` results (e.g. seeds x
+    classes): ``{method: {key: {"mean", "low", "high", "n"}, "failed": count}}``. The interval is
+    Student's t for the mean (mean +- t_{0.975, n-1} * sd / sqrt(n)); with n = 1 low = high = mean.
+    A key missing (None) in a run is left out of that key's values."""
+    from scipy.stats import t as student_t
+
+    out: dict[str, dict[str, Any]] = {}
+    names = list(dict.fromkeys(name for r in results for name in r["methods"]))
+    for name in names:
+        rows = [r["methods"][name] for r in results if name in r["methods"]]
+        entry: dict[str, Any] = {"failed": sum(row.get("status") == "failed" for row in rows)}
+        for key in keys:
+            values = [float(row[key]) for row in rows if row.get(key) is not None]
+            if not values:
+                entry[key] = None
+                continue
+            mean, n = statistics.fmean(values), len(values)
+            half = float(student_t.ppf(0.975, n - 1)) * statistics.stdev(values) / math.sqrt(n) if n > 1 else 0.0
+            entry[key] = {"mean": mean, "low": mean - half, "high": mean + half, "n": n}
+        out[name] = entry
+    return out
+
+
 def format_table(result: dict[str, Any]) -> str:
     """The benchmark as a text table: one row per method, the original model first; a failed
     method is marked ``(failed)`` and a variant of ours ``*``."""

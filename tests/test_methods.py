@@ -262,3 +262,15 @@ def test_versus_retrain_gaps_and_tug_of_war_known_answer():
     alone = {"x": {"train_forget_acc": 1.0, "train_retain_acc": 1.0, "accuracy": 1.0}}
     bench.versus_retrain(alone)
     assert "tow" not in alone["x"]
+
+
+def test_summarize_mean_and_t_interval_known_answer():
+    runs = [{"methods": {"a": {"E_F": v, "status": "ok", "tow": None}}} for v in (90.0, 100.0, 95.0)]
+    runs[1]["methods"]["a"]["status"] = "failed"
+    runs.append({"methods": {"b": {"E_F": 7.0, "status": "ok", "tow": 0.5}}})
+    out = bench.summarize(runs, keys=("E_F", "tow"))
+    # mean 95, sd 5, n 3: half width t_{0.975,2} * 5 / sqrt(3) = 4.302653 * 2.886751 = 12.4207
+    assert out["a"]["E_F"]["mean"] == 95.0 and out["a"]["E_F"]["n"] == 3
+    assert out["a"]["E_F"]["high"] - 95.0 == pytest.approx(12.4207, abs=1e-3)
+    assert out["a"]["tow"] is None and out["a"]["failed"] == 1
+    assert out["b"]["E_F"] == {"mean": 7.0, "low": 7.0, "high": 7.0, "n": 1}
