@@ -78,18 +78,21 @@ def _repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
+def _in_checkout(repo: Path) -> bool:
+    """Whether the package runs from a source checkout (its project file beside it)."""
+    return (repo / "pyproject.toml").is_file()
+
+
 def data_root(root: str | os.PathLike | None = None) -> Path:
-    """``root`` if given, else ``MNEMO_DATA``, else the repository's ``data/`` folder
-    (or ``~/mnemo_data`` when the package is installed outside a checkout)."""
+    """``root`` if given, else ``MNEMO_DATA``, else the checkout's ``data/`` folder (or
+    ``~/mnemo_data`` when the package is installed outside a checkout)."""
     if root is not None:
         return Path(root)
     env = os.environ.get("MNEMO_DATA")
     if env:
         return Path(env)
     repo = _repo_root()
-    if (repo / "_config.yml").exists():
-        return repo / "data"
-    return Path.home() / "mnemo_data"
+    return repo / "data" if _in_checkout(repo) else Path.home() / "mnemo_data"
 
 
 def mirror_root(mirror: str | os.PathLike | None = None) -> Path | None:

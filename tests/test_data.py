@@ -125,6 +125,12 @@ def test_offline_environment_disables_the_download(tmp_path, monkeypatch):
 def test_data_and_mirror_roots(tmp_path, monkeypatch):
     monkeypatch.setenv("MNEMO_DATA", str(tmp_path / "env-root"))
     assert data_mod.data_root() == tmp_path / "env-root" and data_mod.data_root(tmp_path) == tmp_path
+    monkeypatch.delenv("MNEMO_DATA")
+    assert data_mod.data_root() == data_mod._repo_root() / "data"  # a checkout: its data/ folder
+    monkeypatch.setattr(data_mod, "_repo_root", lambda: tmp_path / "site-packages")  # installed
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert data_mod.data_root() == tmp_path / "home" / "mnemo_data"
+    monkeypatch.undo()
     monkeypatch.delenv("MNEMO_MIRROR", raising=False)
     assert data_mod.mirror_root() is None and data_mod.mirror_root(tmp_path) == tmp_path
     monkeypatch.setenv("MNEMO_MIRROR", str(tmp_path / "m"))
