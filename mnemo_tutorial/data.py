@@ -311,11 +311,20 @@ def _mnist_mirror_step(checksums: dict[str, str]) -> Callable[[Path, Path], bool
     return step
 
 
-def _mnist_fetch(root: Path) -> None:
-    from torchvision.datasets import MNIST
+def _torchvision_fetch(name: str) -> Callable[[Path], None]:
+    """The download step of a torchvision dataset class ``name``: both splits into the root."""
 
-    MNIST(str(root), train=True, download=True)
-    MNIST(str(root), train=False, download=True)
+    def fetch(root: Path) -> None:
+        import torchvision.datasets
+
+        dataset = getattr(torchvision.datasets, name)
+        for train in (True, False):
+            dataset(str(root), train=train, download=True)
+
+    return fetch
+
+
+_mnist_fetch = _torchvision_fetch("MNIST")
 
 
 def load_mnist(
@@ -442,11 +451,7 @@ def _cifar10_load(root: Path, source: str) -> ImageData | None:
     return None
 
 
-def _cifar10_fetch(root: Path) -> None:
-    from torchvision.datasets import CIFAR10
-
-    CIFAR10(str(root), train=True, download=True)
-    CIFAR10(str(root), train=False, download=True)
+_cifar10_fetch = _torchvision_fetch("CIFAR10")
 
 
 def load_cifar10(
