@@ -19,12 +19,22 @@ import json
 import os
 import statistics
 import sys
-from typing import Any, Callable, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from . import data as data_mod  # torch-free import
 from . import env
 from .checks import check_forget_classes
-from .profiles import HEAD, datasets_with_profiles, get_settings, profile_names
+from .profiles import HEAD, Profile, Settings, datasets_with_profiles, get_settings, profile_names
+
+if TYPE_CHECKING:  # annotations only: torch is imported once the arguments are known to be good
+    import torch
+    from torch import nn
+
+    from .codes import MnemonicCodes
+    from .train import TrainResult
+    from .unlearn import ForgetResult
 
 SELECTIONS = ("data-free", "validation", "fixed")
 BUDGETS = ("quick", "full")
@@ -224,7 +234,7 @@ def validate(args: argparse.Namespace) -> argparse.Namespace:
 # --------------------------------------------------------------------------- shared steps
 
 
-def _select_device(name: str):
+def _select_device(name: str) -> torch.device:
     """The torch device for a validated name; asking for CUDA where there is none is bad input."""
     try:
         return env.select_device(name)
@@ -232,7 +242,7 @@ def _select_device(name: str):
         raise _usage("--device", exc) from None
 
 
-def _prepare(args: argparse.Namespace):
+def _prepare(args: argparse.Namespace) -> tuple[Settings, Profile, data_mod.ImageData, TrainResult, torch.device]:
     """Settings, data and the trained model (trained, loaded from the cache or shipped)."""
     from .train import train_or_load
 
@@ -245,7 +255,7 @@ def _prepare(args: argparse.Namespace):
     return settings, profile, data, trained, device
 
 
-def carve_validation(data: data_mod.ImageData, per_class: int, seed: int):
+def carve_validation(data: data_mod.ImageData, per_class: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``per_class`` training samples of every class (seeded; fewer where a class has fewer),
     for ``--selection validation``: x (K, *input_shape), y (K,). Never test data."""
     import torch
@@ -259,7 +269,7 @@ def carve_validation(data: data_mod.ImageData, per_class: int, seed: int):
     return data.x_train[sel], data.y_train[sel]
 
 
-def _forget_kwargs(args: argparse.Namespace, settings, data, model) -> dict[str, Any]:
+def _forget_kwargs(args: argparse.Namespace, settings: Settings, data: data_mod.ImageData, model: nn.Module) -> dict[str, Any]:
     """Keyword arguments of ``forget`` from the profile's forgetting settings and the options."""
     kwargs = settings.forget.forget_kwargs()
     if args.params is not None:
@@ -277,7 +287,7 @@ def _forget_kwargs(args: argparse.Namespace, settings, data, model) -> dict[str,
     return kwargs
 
 
-def _model_block(trained, device) -> dict[str, Any]:
+def _model_block(trained: TrainResult, device: torch.device) -> dict[str, Any]:
     """Where the model came from and where this run computed: part of every report."""
     return {
         "device": env.device_description(device),
@@ -288,7 +298,7 @@ def _model_block(trained, device) -> dict[str, Any]:
     }
 
 
-def _header(args: argparse.Namespace, profile, data, report: dict[str, Any]) -> str:
+def _header(args: argparse.Namespace, profile: Profile, data: data_mod.ImageData, report: dict[str, Any]) -> str:
     return (f"dataset {data.name} ({data.source}), profile {profile.name} ({profile.epochs} epochs), "
             f"device {report['device']}, seed {args.seed}\nmodel: {report['model']}")
 
@@ -302,7 +312,7 @@ def _write(args: argparse.Namespace, report: dict[str, Any]) -> None:
         print(f"report: {args.report}")
 
 
-def _run_forget(model, codes, classes: list[int], kwargs: dict[str, Any]):
+def _run_forget(model: nn.Module, codes: MnemonicCodes, classes: list[int], kwargs: dict[str, Any]) -> tuple[ForgetResult, str | None]:
     """``forget`` with the failure kept: (result, None) or (the failed result, message)."""
     from .unlearn import ForgetFailed, forget
 
@@ -335,7 +345,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_forget_table(data, classes: list[int], before: dict, after: dict) -> None:
+def _print_forget_table(data: data_mod.ImageData, classes: list[int], before: dict, after: dict) -> None:
     print(f"forget {classes}")
     print(f"{'':12s}{'E_F %':>8s}{'A_R %':>8s}{'acc %':>8s}")
     for name, m in (("before", before), ("after", after)):
@@ -376,7 +386,7 @@ def cmd_forget(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sweep_row(c: int, result, failure, after: dict, ar0: float) -> dict[str, Any]:
+def _sweep_row(c: int, result: ForgetResult, failure: str | None, after: dict, ar0: float) -> dict[str, Any]:
     rep = result.report
     return {"forget": c, "status": rep.status, "failure": failure, "E_F": after["E_F"], "A_R": after["A_R"],
             "A_R_before": ar0, "forget_seconds": rep.seconds, "lambda1": rep.lambda1, "lambda2": rep.lambda2,
@@ -418,7 +428,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bench_defaults(args: argparse.Namespace, bench) -> None:
+def _bench_defaults(args: argparse.Namespace, bench: ModuleType) -> None:
     """Options left unset take the benchmark library's defaults (one source)."""
     for name, default in (("repeats", bench.DEFAULT_REPEATS), ("repeat_below", bench.DEFAULT_REPEAT_BELOW),
                           ("fim_samples", bench.DEFAULT_FIM_SAMPLES), ("fim_chunk", bench.DEFAULT_FIM_CHUNK)):
@@ -426,7 +436,7 @@ def _bench_defaults(args: argparse.Namespace, bench) -> None:
             setattr(args, name, default)
 
 
-def _fim(args: argparse.Namespace, bench, trained, data) -> dict[str, Any] | None:
+def _fim(args: argparse.Namespace, bench: ModuleType, trained: TrainResult, data: data_mod.ImageData) -> dict[str, Any] | None:
     """The vectorised-vs-loop Fisher timing on ``--fim-samples`` random training samples."""
     import torch
 
@@ -437,7 +447,7 @@ def _fim(args: argparse.Namespace, bench, trained, data) -> dict[str, Any] | Non
     return bench.fim_benchmark(trained.model, data.x_train[idx], data.y_train[idx], chunk=args.fim_chunk)
 
 
-def default_bench_report(dataset: str, profile: str, seed: int, classes: Sequence[int]):
+def default_bench_report(dataset: str, profile: str, seed: int, classes: Sequence[int]) -> Path:
     """``<data root>/reports/bench-<dataset>-<profile>-seed<seed>-forget<classes>.json``."""
     tag = "-".join(str(c) for c in classes)
     return data_mod.data_root() / "reports" / f"bench-{dataset}-{profile}-seed{seed}-forget{tag}.json"
