@@ -26,12 +26,14 @@ from .utils import module_device
 
 
 def _forget_mask(y: torch.Tensor, classes: Sequence[int]) -> torch.Tensor:
+    """(N,) bool on the CPU: which labels y (N,) (any device) are forgotten classes."""
+    y = y.cpu()
     return torch.isin(y, torch.as_tensor(list(classes), dtype=y.dtype))
 
 
 def _pick(mask: torch.Tensor, k: int | None, gen: torch.Generator) -> torch.Tensor:
-    """Up to ``k`` random indices where ``mask`` is True (all of them, shuffled, if k is None)."""
-    idx = torch.nonzero(mask).flatten()
+    """Up to ``k`` random CPU indices where ``mask`` is True (all of them, shuffled, if k is None)."""
+    idx = torch.nonzero(mask.cpu()).flatten()
     idx = idx[torch.randperm(idx.numel(), generator=gen)]
     return idx if k is None else idx[:k]
 
@@ -88,17 +90,18 @@ def probe_features(
     C: float = 1.0,
     max_iter: int = 300,
 ) -> dict[str, float]:
-    """Fit a multiclass logistic regression on features (N, D) -> labels (N,) and report
+    """Fit a multiclass logistic regression on features (N, D) -> labels (N,) (any device) and report
     test accuracies in percent: ``forget_acc`` (on the forgotten classes' samples: the
     probe reads them out as their own class), ``remain_acc`` and ``accuracy`` (all)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    scaler = StandardScaler().fit(f_train.numpy())
+    f_train, f_test = f_train.detach().cpu().numpy(), f_test.detach().cpu().numpy()
+    scaler = StandardScaler().fit(f_train)
     clf = LogisticRegression(C=C, max_iter=max_iter)
-    clf.fit(scaler.transform(f_train.numpy()), y_train.numpy())
-    pred = clf.predict(scaler.transform(f_test.numpy()))
-    y = y_test.numpy()
+    clf.fit(scaler.transform(f_train), y_train.cpu().numpy())
+    pred = clf.predict(scaler.transform(f_test))
+    y = y_test.cpu().numpy()
     is_f = np.isin(y, np.asarray(list(forget)))
     correct = pred == y
     return {
@@ -135,8 +138,8 @@ def linear_probe(
     """
     classes = check_forget_classes(forget, data.num_classes)
     gen = torch.Generator().manual_seed(int(seed))
-    tr = _pick(torch.ones_like(data.y_train, dtype=torch.bool), train_samples, gen)
-    te = _pick(torch.ones_like(data.y_test, dtype=torch.bool), test_samples, gen)
+    tr = _pick(torch.ones(len(data.y_train), dtype=torch.bool), train_samples, gen)
+    te = _pick(torch.ones(len(data.y_test), dtype=torch.bool), test_samples, gen)
     return probe_features(
         extract_features(model, data.x_train[tr]), data.y_train[tr],
         extract_features(model, data.x_test[te]), data.y_test[te], classes, C=C, max_iter=max_iter,

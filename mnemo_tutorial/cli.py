@@ -262,8 +262,9 @@ def carve_validation(data: data_mod.ImageData, per_class: int, seed: int) -> tup
 
     gen = torch.Generator().manual_seed(seed + VALIDATION_SEED_OFFSET)
     idx = []
+    labels = data.y_train.cpu()
     for c in range(data.num_classes):
-        members = (data.y_train == c).nonzero().squeeze(1)
+        members = (labels == c).nonzero().squeeze(1)
         idx.append(members[torch.randperm(len(members), generator=gen)[:per_class]])
     sel = torch.cat(idx)
     return data.x_train[sel], data.y_train[sel]
