@@ -213,6 +213,11 @@ def validate(args: argparse.Namespace) -> argparse.Namespace:
             args.device = env.check_device_name(os.environ.get("MNEMO_DEVICE", "auto") or "auto")
         except ValueError as exc:
             raise _usage("--device (from MNEMO_DEVICE)", exc) from None
+    if not args.retrain:
+        try:
+            args.retrain = env.retrain_requested()
+        except ValueError as exc:
+            raise _usage("--retrain (from MNEMO_RETRAIN)", exc) from None
     num_classes = len(data_mod.DATASET_CLASSES[args.dataset])
     if getattr(args, "forget", None) is not None:
         try:
@@ -250,7 +255,7 @@ def _prepare(args: argparse.Namespace) -> tuple[Settings, Profile, data_mod.Imag
     profile = settings.train if args.epochs is None else settings.train.replace(epochs=args.epochs)
     device = _select_device(args.device)
     data = data_mod.load_dataset(args.dataset)
-    trained = train_or_load(profile, data, seed=args.seed, device=device, retrain=True if args.retrain else None,
+    trained = train_or_load(profile, data, seed=args.seed, device=device, retrain=args.retrain,
                             progress=not args.no_progress)
     return settings, profile, data, trained, device
 

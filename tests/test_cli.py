@@ -110,7 +110,9 @@ def test_bad_arguments_exit_2_with_one_line_before_any_data(argv, words, capsys,
     assert len(err) == 1 and err[0].startswith("error: ") and all(w in err[0] for w in words), err
 
 
-@pytest.mark.parametrize("var, value, word", [("MNEMO_DEVICE", "gpu", "MNEMO_DEVICE"), ("MNEMO_PROFILE", "huge", "MNEMO_PROFILE")])
+@pytest.mark.parametrize("var, value, word", [
+    ("MNEMO_DEVICE", "gpu", "MNEMO_DEVICE"), ("MNEMO_PROFILE", "huge", "MNEMO_PROFILE"), ("MNEMO_RETRAIN", "maybe", "MNEMO_RETRAIN"),
+])
 def test_bad_environment_exits_2_naming_the_variable(var, value, word, capsys, monkeypatch):
     monkeypatch.setenv(var, value)
     assert cli.main(["train", "--dataset", "mnist"]) == 2
@@ -187,7 +189,7 @@ def test_carve_validation_takes_training_samples_only():
 
 
 # ----------------------------------------------------------------------------- happy paths
-def test_train_reports_and_loads_the_cached_model_the_second_time(tiny, tmp_path):
+def test_train_reports_and_loads_the_cached_model_the_second_time(tiny, tmp_path, monkeypatch):
     data, calls = tiny
     status, rep = run(["train", "--dataset", "mnist", "--profile", "tiny", "--seed", "3"], tmp_path)
     assert status == 0 and calls == ["mnist"]
@@ -199,6 +201,9 @@ def test_train_reports_and_loads_the_cached_model_the_second_time(tiny, tmp_path
     assert status == 0 and again["model_source"] == "cache" and again["model"].startswith("loaded the cached model")
     assert again["test_accuracy"] == rep["test_accuracy"] and again["train_seconds"] == rep["train_seconds"]
     status, fresh = run(["train", "--dataset", "mnist", "--profile", "tiny", "--seed", "3", "--retrain"], tmp_path, "r.json")
+    assert status == 0 and fresh["model_source"] == "trained"
+    monkeypatch.setenv("MNEMO_RETRAIN", "1")
+    status, fresh = run(["train", "--dataset", "mnist", "--profile", "tiny", "--seed", "3"], tmp_path, "e.json")
     assert status == 0 and fresh["model_source"] == "trained"
 
 
