@@ -1,0 +1,266 @@
+"""Forgetting on models the package does not ship: five architectures trained with mnemonic
+codes through the public API, every class forgotten with ``forget``'s defaults.
+
+    python scripts/robustness.py --dataset mnist --out results/robustness_mnist.json
+    python scripts/robustness.py --dataset mnist --epochs 2 --train-samples 6000 --test-samples 2000
+    python scripts/robustness.py --dataset cifar10 --archs bn_cnn,mixer --retrain
+
+Architectures (none is in ``mnemo_tutorial.models``): ``bn_cnn`` (two conv blocks with batch
+norm and ReLU, global average pooling, linear head), ``plain_cnn`` (the same without
+normalisation, a two-layer head), ``ln_mlp`` (GELU MLP with layer normalisation),
+``mixer`` (an MLP-Mixer: linear patch embedding, token- and channel-mixing blocks with layer
+norm), ``res_gn_cnn`` (a residual conv network with group norm and SiLU). Each is trained by
+``mnemo_tutorial.train.train_model`` with codes from ``MnemonicCodes.random`` and the
+dataset's quick profile (optimizer, learning rate, t_mix; ``--epochs`` replaces its epochs),
+on the first ``--train-samples`` training images, on the CPU. Trained weights are cached
+under ``--cache`` (``--retrain`` ignores the cache).
+
+For each class c: ``forget(model, codes, [c], on_failure="return")`` with every other
+argument left at its default, then E_F and A_R on the first ``--test-samples`` test images,
+the A_R drop against the trained model's accuracy on the same remaining classes, the chosen
+lambdas and sign, the tensors moved, the report's status and diagnosis. The issue's target
+for a cell: E_F >= 99 and A_R drop <= 2 points. Results go to ``--out`` (JSON) and a table.
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import hashlib
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+ARCHS = ("bn_cnn", "plain_cnn", "ln_mlp", "mixer", "res_gn_cnn")
+TARGET_EF, TARGET_DROP = 99.0, 2.0  # issue 14's target per cell (percent, points)
+
+
+def build(name: str, input_shape: tuple[int, ...], num_classes: int):
+    """The architecture ``name`` for inputs (C, H, W) and ``num_classes`` classes."""
+    from torch import nn
+
+    c, h, w = input_shape
+    if name == "bn_cnn":
+        return nn.Sequential(
+            nn.Conv2d(c, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, num_classes))
+    if name == "plain_cnn":
+        return nn.Sequential(
+            nn.Conv2d(c, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+            nn.Linear(32 * (h // 4) * (w // 4), 64), nn.ReLU(), nn.Linear(64, num_classes))
+    if name == "ln_mlp":
+        return nn.Sequential(
+            nn.Flatten(), nn.Linear(c * h * w, 256), nn.LayerNorm(256), nn.GELU(),
+            nn.Linear(256, 128), nn.LayerNorm(128), nn.GELU(), nn.Linear(128, num_classes))
+    if name == "mixer":
+        return Mixer(input_shape, num_classes)
+    if name == "res_gn_cnn":
+        return ResGN(c, num_classes)
+    raise ValueError(f"arch must be one of {', '.join(ARCHS)}; got {name!r}")
+
+
+@functools.lru_cache(maxsize=None)
+def _modules():
+    """The two architectures that need their own classes (defined on first use: torch is
+    imported only when a model is built)."""
+    import torch
+    from torch import nn
+
+    class MixerBlock(nn.Module):
+        def __init__(self, tokens: int, dim: int):
+            super().__init__()
+            self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+            self.tokens = nn.Sequential(nn.Linear(tokens, 2 * tokens), nn.GELU(), nn.Linear(2 * tokens, tokens))
+            self.channels = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
+
+        def forward(self, z):  # z (N, T, D)
+            z = z + self.tokens(self.norm1(z).transpose(1, 2)).transpose(1, 2)
+            return z + self.channels(self.norm2(z))
+
+    class Mixer(nn.Module):
+        """MLP-Mixer (Tolstikhin et al., 2021) with 4 x 4 patches of the image, width 64, 2 blocks."""
+
+        def __init__(self, input_shape, num_classes: int, dim: int = 64, blocks: int = 2):
+            super().__init__()
+            c, h, w = input_shape
+            self.ph, self.pw = h // 4, w // 4
+            self.embed = nn.Linear(c * self.ph * self.pw, dim)
+            self.blocks = nn.Sequential(*[MixerBlock(16, dim) for _ in range(blocks)])
+            self.norm, self.fc = nn.LayerNorm(dim), nn.Linear(dim, num_classes)
+
+        def forward(self, x):
+            n, c = x.shape[:2]
+            p = x.unfold(2, self.ph, self.ph).unfold(3, self.pw, self.pw)  # (N, C, 4, 4, ph, pw)
+            p = p.permute(0, 2, 3, 1, 4, 5).reshape(n, 16, -1)
+            return self.fc(self.norm(self.blocks(self.embed(p))).mean(1))
+
+    class ResGN(nn.Module):
+        """Conv stem, two residual blocks with group norm and SiLU (the second strided), linear head."""
+
+        def __init__(self, c: int, num_classes: int, width: int = 24):
+            super().__init__()
+            self.stem = nn.Sequential(nn.Conv2d(c, width, 3, padding=1), nn.GroupNorm(4, width), nn.SiLU())
+            self.block1 = nn.Sequential(nn.Conv2d(width, width, 3, padding=1), nn.GroupNorm(4, width), nn.SiLU(),
+                                        nn.Conv2d(width, width, 3, padding=1), nn.GroupNorm(4, width))
+            self.down = nn.Conv2d(width, 2 * width, 3, stride=2, padding=1)
+            self.block2 = nn.Sequential(nn.GroupNorm(4, 2 * width), nn.SiLU(), nn.Conv2d(2 * width, 2 * width, 3, padding=1))
+            self.fc = nn.Linear(2 * width, num_classes)
+
+        def forward(self, x):
+            z = self.stem(x)
+            z = torch.nn.functional.silu(z + self.block1(z))
+            z = self.down(z)
+            z = z + self.block2(z)
+            return self.fc(z.mean((2, 3)))
+
+    return Mixer, ResGN
+
+
+def Mixer(input_shape, num_classes):  # noqa: N802 (a factory named like the class it builds)
+    return _modules()[0](input_shape, num_classes)
+
+
+def ResGN(c, num_classes):  # noqa: N802
+    return _modules()[1](c, num_classes)
+
+
+def _subset(data, train_samples: int, test_samples: int):
+    from mnemo_tutorial.data import ImageData
+
+    return ImageData(name=data.name, x_train=data.x_train[:train_samples], y_train=data.y_train[:train_samples],
+                     x_test=data.x_test[:test_samples], y_test=data.y_test[:test_samples],
+                     classes=list(data.classes), source=data.source)
+
+
+def train_arch(arch: str, data, profile, seed: int, cache: Path | None, retrain: bool) -> dict:
+    """Train (or load) ``arch`` on ``data`` with codes; -> {"model", "codes", "train_seconds", "source"}."""
+    import torch
+
+    from mnemo_tutorial.codes import MnemonicCodes
+    from mnemo_tutorial.train import profile_augment, train_model
+    from mnemo_tutorial.utils import isolated_rng
+
+    key = hashlib.sha256(json.dumps([arch, profile.key_dict(), seed, data.name, len(data.y_train)],
+                                    sort_keys=True, default=str).encode()).hexdigest()[:16]
+    path = None if cache is None else cache / f"{arch}-{data.name}-{key}.pt"
+    with isolated_rng(seed):
+        model = build(arch, data.input_shape, data.num_classes)
+    codes = MnemonicCodes.random(data.num_classes, data.input_shape, seed=seed, distribution=profile.code_dist)
+    if path is not None and path.exists() and not retrain:
+        state = torch.load(path, weights_only=True)
+        model.load_state_dict(state["model"])
+        return {"model": model.eval(), "codes": codes, "train_seconds": float(state["train_seconds"]), "source": "cache"}
+    res = train_model(model, data.x_train, data.y_train, codes, profile, seed=seed, device="cpu",
+                      augment=profile_augment(profile), progress=False)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"model": res.model.state_dict(), "train_seconds": res.train_seconds}, path)
+    return {"model": res.model.eval(), "codes": codes, "train_seconds": res.train_seconds, "source": "trained"}
+
+
+def forget_every_class(model, codes, data) -> list[dict]:
+    """``forget`` with its defaults for each class; one row per class."""
+    from mnemo_tutorial.metrics import forget_metrics, predict
+    from mnemo_tutorial.unlearn import forget
+
+    pred0 = predict(model, data.x_test)
+    all_names = [k for k, _ in model.named_parameters()]
+    rows = []
+    for c in range(data.num_classes):
+        before = forget_metrics(pred0, data.y_test, [c], data.num_classes)
+        res = forget(model, codes, [c], on_failure="return")
+        after = forget_metrics(predict(res.model, data.x_test), data.y_test, [c], data.num_classes)
+        rep, diag = res.report, res.report.details["diagnosis"]
+        moved = list(rep.steps)
+        rows.append({
+            "class": c, "status": rep.status, "criterion_met": diag["criterion_met"],
+            "E_F": after["E_F"], "A_R": after["A_R"], "A_R_before": before["A_R"],
+            "A_R_drop": before["A_R"] - after["A_R"], "accuracy_before": before["accuracy"], "lambda1": rep.lambda1, "lambda2": rep.lambda2,
+            "sign": rep.sign, "moved": "all" if moved == all_names else moved, "moved_count": len(moved),
+            "forget_code_margin": diag["forget_code_margin"], "remaining_code_margin": diag["remaining_code_margin"],
+            "fallback": rep.details.get("fallback"), "probe": rep.details.get("probe"), "ms": 1000 * rep.seconds,
+        })
+        rows[-1]["target_met"] = rows[-1]["E_F"] >= TARGET_EF and rows[-1]["A_R_drop"] <= TARGET_DROP
+    return rows
+
+
+def summarise(rows: list[dict]) -> dict:
+    return {
+        "classes": len(rows),
+        "status_ok": sum(r["status"] == "ok" for r in rows),
+        "target_met": sum(r["target_met"] for r in rows),
+        "min_E_F": min(r["E_F"] for r in rows),
+        "max_A_R_drop": max(r["A_R_drop"] for r in rows),
+        "failed_classes": [r["class"] for r in rows if r["status"] != "ok"],
+        "silent_misses": [r["class"] for r in rows if r["status"] == "ok" and not r["target_met"]],
+    }
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", default="mnist", choices=("mnist", "cifar10"))
+    p.add_argument("--archs", default=",".join(ARCHS), help=f"comma-separated subset of {', '.join(ARCHS)}")
+    p.add_argument("--epochs", type=int, default=3, help="training epochs (replaces the quick profile's)")
+    p.add_argument("--train-samples", type=int, default=20000)
+    p.add_argument("--test-samples", type=int, default=5000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cache", default=str(ROOT / "results" / "robustness_cache"), help="trained weights ('' for none)")
+    p.add_argument("--retrain", action="store_true", help="train again even where the cache has the weights")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (1: comparable CPU times)")
+    p.add_argument("--out", default=None, help="JSON file (default results/robustness_<dataset>.json)")
+    args = p.parse_args(argv)
+    archs = [a.strip() for a in args.archs.split(",") if a.strip()]
+    bad = [a for a in archs if a not in ARCHS] or ([] if archs else ["(none)"])
+    if bad:
+        p.error(f"--archs must be a comma-separated subset of {', '.join(ARCHS)}; got {bad[0]}")
+    for name in ("epochs", "train_samples", "test_samples", "threads"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be a positive integer; got {getattr(args, name)}")
+    args.archs = archs
+    return args
+
+
+def main(argv: list[str] | None = None, data=None, log: Callable[[str], None] = print) -> dict:
+    """Run the suite; ``data`` (an ImageData) replaces the dataset (tests). -> the JSON dict."""
+    args = parse_args(argv)
+    import torch
+
+    from mnemo_tutorial.data import load_dataset
+    from mnemo_tutorial.profiles import get_profile
+
+    torch.set_num_threads(args.threads)
+    data = _subset(data if data is not None else load_dataset(args.dataset), args.train_samples, args.test_samples)
+    profile = get_profile(args.dataset, "quick").replace(epochs=args.epochs)
+    out = {"dataset": data.name, "settings": {k: v for k, v in vars(args).items() if k != "cache"},
+           "profile": profile.key_dict(), "machine": platform.processor() or platform.machine(),
+           "torch": torch.__version__, "target": {"E_F": TARGET_EF, "A_R_drop": TARGET_DROP}, "results": {}}
+    cache = Path(args.cache) if args.cache else None
+    for arch in args.archs:
+        t0 = time.perf_counter()
+        trained = train_arch(arch, data, profile, args.seed, cache, args.retrain)
+        rows = forget_every_class(trained["model"], trained["codes"], data)
+        out["results"][arch] = {"train_seconds": trained["train_seconds"], "source": trained["source"],
+                                "parameters": sum(p.numel() for p in trained["model"].parameters()),
+                                "test_accuracy": rows[0]["accuracy_before"],
+                                "summary": summarise(rows), "classes": rows, "seconds": time.perf_counter() - t0}
+        s = out["results"][arch]["summary"]
+        log(f"{arch:11s} ok {s['status_ok']}/{s['classes']}  target {s['target_met']}/{s['classes']}  "
+            f"min E_F {s['min_E_F']:6.2f}  max A_R drop {s['max_A_R_drop']:6.2f}  failed {s['failed_classes']}  "
+            f"silent {s['silent_misses']}  (test acc {rows[0]['accuracy_before']:.2f}, {trained['source']}, "
+            f"train {trained['train_seconds']:.0f} s)")
+    path = Path(args.out or ROOT / "results" / f"robustness_{data.name}.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=1, default=str))
+    log(f"wrote {path}")
+    return out
+
+
+if __name__ == "__main__":
+    main()

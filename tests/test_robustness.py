@@ -1,0 +1,78 @@
+"""The machinery of scripts/robustness.py on a small synthetic dataset (the real runs train on
+MNIST / CIFAR-10 and are not part of the test suite)."""
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from mnemo_tutorial.data import ImageData
+from mnemo_tutorial.models import MODELS
+
+ROOT = Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location("robustness", ROOT / "scripts" / "robustness.py")
+robustness = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(robustness)
+
+
+def blobs(classes=3, shape=(1, 8, 8), n_train=240, n_test=90, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    protos = torch.rand(classes, *shape, generator=g)
+    def split(n):
+        y = torch.arange(n) % classes
+        return (protos[y] + 0.05 * torch.randn(n, *shape, generator=g)).clamp(0, 1), y
+    (xt, yt), (xs, ys) = split(n_train), split(n_test)
+    return ImageData(name="mnist", x_train=xt, y_train=yt, x_test=xs, y_test=ys, classes=[str(c) for c in range(classes)])
+
+
+@pytest.mark.parametrize("arch", robustness.ARCHS)
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])
+def test_architectures_build_and_are_outside_the_zoo(arch, shape):
+    assert arch not in MODELS
+    torch.manual_seed(0)
+    model = robustness.build(arch, shape, 10).eval()
+    assert model(torch.rand(2, *shape)).shape == (2, 10)
+    kinds = {type(m).__name__ for m in model.modules()}
+    expected = {"bn_cnn": "BatchNorm2d", "plain_cnn": "Conv2d", "ln_mlp": "LayerNorm", "mixer": "LayerNorm",
+                "res_gn_cnn": "GroupNorm"}[arch]
+    assert expected in kinds
+    if arch == "plain_cnn":
+        assert not kinds & {"BatchNorm2d", "GroupNorm", "LayerNorm"}
+
+
+def test_suite_writes_every_class_and_reuses_the_cache(tmp_path):
+    argv = ["--archs", "ln_mlp,bn_cnn", "--epochs", "2", "--train-samples", "240", "--test-samples", "90",
+            "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "r.json")]
+    lines = []
+    first = robustness.main(argv, data=blobs(), log=lines.append)
+    saved = json.loads((tmp_path / "r.json").read_text())
+    assert list(saved["results"]) == ["ln_mlp", "bn_cnn"]
+    for arch, res in saved["results"].items():
+        assert res["source"] == "trained" and [r["class"] for r in res["classes"]] == [0, 1, 2]
+        for r in res["classes"]:
+            assert r["status"] in ("ok", "failed") and r["criterion_met"] == (r["status"] == "ok")
+            assert r["A_R_drop"] == pytest.approx(r["A_R_before"] - r["A_R"])
+            assert r["target_met"] == (r["E_F"] >= 99.0 and r["A_R_drop"] <= 2.0)
+        s = res["summary"]
+        assert s["status_ok"] == sum(r["status"] == "ok" for r in res["classes"])
+        assert s["failed_classes"] == [r["class"] for r in res["classes"] if r["status"] != "ok"]
+    assert len(lines) == 3 and lines[0].startswith("ln_mlp")
+    again = robustness.main(argv, data=blobs(), log=lambda _: None)
+    for arch in first["results"]:
+        assert again["results"][arch]["source"] == "cache"
+        assert again["results"][arch]["classes"] == first["results"][arch]["classes"] or all(
+            a["E_F"] == b["E_F"] and a["A_R"] == b["A_R"] and a["lambda1"] == b["lambda1"]
+            for a, b in zip(again["results"][arch]["classes"], first["results"][arch]["classes"]))
+    retrained = robustness.main(argv[:-2] + ["--retrain", "--out", str(tmp_path / "r2.json")], data=blobs(), log=lambda _: None)
+    assert retrained["results"]["bn_cnn"]["source"] == "trained"
+
+
+@pytest.mark.parametrize("argv, word", [
+    (["--archs", "resnet"], "--archs"), (["--archs", ","], "--archs"), (["--epochs", "0"], "--epochs"),
+    (["--dataset", "faces"], "--dataset"),
+])
+def test_bad_arguments_exit_2(argv, word, capsys):
+    with pytest.raises(SystemExit) as err:
+        robustness.parse_args(argv)
+    assert err.value.code == 2 and word in capsys.readouterr().err
