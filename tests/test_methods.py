@@ -126,14 +126,20 @@ def test_mnemonic_adapter_passes_the_forget_settings(setup, monkeypatch):
     assert {k: seen[k] for k in settings.forget_kwargs()} == settings.forget_kwargs()
 
 
-def test_mnemonic_failure_is_returned_not_raised(setup, monkeypatch):
-    _, model, _ = setup
+def failing_forget(monkeypatch, model):
+    """Make unlearn.forget raise ForgetFailed carrying a failed result; returns that result."""
     failed = ForgetResult(model, make_report_for("mnemonic", status="failed"))
 
     def fail(*args, **kwargs):
         raise unlearn.ForgetFailed("criterion not met", failed)
 
     monkeypatch.setattr(unlearn, "forget", fail)
+    return failed
+
+
+def test_mnemonic_failure_is_returned_not_raised(setup, monkeypatch):
+    _, model, _ = setup
+    failed = failing_forget(monkeypatch, model)
     out = run_method("mnemonic", model, task_for(setup))
     assert out is failed and out.report.status == "failed"
 
@@ -176,12 +182,7 @@ def test_benchmark_rows_relative_time_and_repeats(setup, monkeypatch):
 
 def test_benchmark_keeps_going_when_the_mnemonic_step_fails(setup, monkeypatch):
     data, model, codes = setup
-    failed = ForgetResult(model, make_report_for("mnemonic", status="failed"))
-
-    def fail(*args, **kwargs):
-        raise unlearn.ForgetFailed("criterion not met", failed)
-
-    monkeypatch.setattr(unlearn, "forget", fail)
+    failing_forget(monkeypatch, model)
     out = bench.benchmark(FakeTrained(model, codes), data, [0], PROFILE, ForgetSettings(),
                           methods="mnemonic,ssd", repeats=1)
     assert out["methods"]["mnemonic"]["status"] == "failed" and out["methods"]["ssd"]["status"] == "ok"
