@@ -6,7 +6,14 @@ import torch
 
 def random_crop_flip(x: torch.Tensor, generator: torch.Generator, padding: int = 4) -> torch.Tensor:
     """The paper's CIFAR-10 augmentation: random crop with zero padding ``padding``, then a
-    random horizontal flip. x: (B, C, H, W) -> (B, C, H, W), a new tensor."""
+    random horizontal flip, each drawn per image from ``generator`` (a CPU generator).
+    x: (B, C, H, W) on any device -> (B, C, H, W), a new tensor; ``x`` is not modified.
+
+    Used for CIFAR-10 (32x32, as in the paper) and the faces (64x64) by their profiles."""
+    if x.dim() != 4:
+        raise ValueError(f"x must be a (B, C, H, W) batch; got shape {tuple(x.shape)}")
+    if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
+        raise ValueError(f"padding must be a non-negative integer; got {padding!r}")
     b, _, h, w = x.shape
     padded = torch.nn.functional.pad(x, (padding,) * 4)
     dx = torch.randint(0, 2 * padding + 1, (b,), generator=generator).to(x.device)

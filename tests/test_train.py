@@ -1,9 +1,21 @@
+import json
+import os
+import random
+import shutil
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
 
+from mnemo_tutorial import train
+from mnemo_tutorial.codes import MnemonicCodes
 from mnemo_tutorial.data import ImageData
-from mnemo_tutorial.profiles import Profile, get_profile, register_profile
-from mnemo_tutorial.train import checkpoint_key, train_or_load
+from mnemo_tutorial.env import Precision
+from mnemo_tutorial.profiles import ForgetSettings, Profile, SweepSettings, get_profile, register_profile
+from mnemo_tutorial.train import (
+    TrainResult, checkpoint_key, file_sha256, initial_model, save_checkpoint, shipped_models, train_model, train_or_load,
+)
 
 
 def tiny_data(n=120, dim=(1, 4, 4), classes=3):
@@ -17,47 +29,235 @@ def tiny_data(n=120, dim=(1, 4, 4), classes=3):
 def tiny_profile(**kw):
     base = Profile(name="quick", dataset="tiny", model="mlp", epochs=2, batch_size=32, optimizer="adam",
                    lr=1e-2, momentum=0.0, weight_decay=0.0, schedule="cosine", t_mix=0.2,
-                   extra={"model_kwargs": {"in_features": 16, "hidden": 8}})
+                   model_kwargs={"in_features": 16, "hidden": 8})
     return base.replace(**kw)
 
 
-def test_cache_round_trip_and_key(tmp_path):
+def same_weights(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+@pytest.fixture
+def no_shipped(monkeypatch, tmp_path):
+    """An empty shipped-models folder, so that only the cache and training are in play."""
+    monkeypatch.setattr(train, "PRETRAINED_DIR", tmp_path / "no-shipped")
+    monkeypatch.delenv("MNEMO_RETRAIN", raising=False)
+
+
+def test_cache_round_trip_and_key(tmp_path, no_shipped):
     data = tiny_data()
     prof = tiny_profile()
     first = train_or_load(prof, data, seed=1, root=tmp_path, progress=False)
-    assert not first.from_cache and first.checkpoint.exists()
-    assert len(first.history) == 2 and first.train_seconds > 0
+    assert first.source == "trained" and not first.from_cache and first.checkpoint.exists()
+    assert first.key == checkpoint_key(prof, 1, data) and first.key in first.checkpoint.name
+    assert len(first.history) == 2 and first.train_seconds > 0 and first.precision == "float32"
     again = train_or_load(prof, data, seed=1, root=tmp_path, progress=False)
-    assert again.from_cache and again.train_seconds == first.train_seconds
-    assert torch.equal(again.codes.codes, first.codes.codes)
-    for (k, a), (_, b) in zip(first.model.state_dict().items(), again.model.state_dict().items()):
-        assert torch.equal(a, b), k
+    assert again.source == "cache" and again.from_cache and again.train_seconds == first.train_seconds
+    assert again.describe() == f"loaded the cached model (recorded: trained in {first.train_seconds:.0f} s on {first.trained_on})"
+    assert first.describe() == f"trained in {first.train_seconds:.0f} s on {first.trained_on}"
+    assert torch.equal(again.codes.codes, first.codes.codes) and same_weights(first.model, again.model)
     keys = {checkpoint_key(prof, 1, data), checkpoint_key(prof, 2, data),
             checkpoint_key(prof.replace(epochs=3), 1, data), checkpoint_key(prof.replace(t_mix=0.3), 1, data),
-            checkpoint_key(prof.replace(lr=0.1), 1, data)}
-    assert len(keys) == 5
+            checkpoint_key(prof.replace(lr=0.1), 1, data), checkpoint_key(prof.replace(augment=True), 1, data),
+            checkpoint_key(prof.replace(model_kwargs={"in_features": 16, "hidden": 9}), 1, data)}
+    assert len(keys) == 7
     assert not list(tmp_path.rglob("*.tmp"))
 
 
-def test_training_is_seeded(tmp_path):
+def test_forgetting_settings_never_change_the_key():
+    # defect: paper_lambdas (a forgetting setting) used to be hashed, so changing it retrained
     data = tiny_data()
-    a = train_or_load(tiny_profile(), data, seed=3, root=tmp_path / "a", progress=False)
-    b = train_or_load(tiny_profile(), data, seed=3, root=tmp_path / "b", progress=False)
-    for (k, x), (_, y) in zip(a.model.state_dict().items(), b.model.state_dict().items()):
-        assert torch.equal(x, y), k
+    prof = tiny_profile(name="keyed")
+    register_profile(prof, ForgetSettings(paper_lambdas=(1e-3, 10.0)), SweepSettings((0,)))
+    before = checkpoint_key(get_profile("tiny", "keyed"), 0, data)
+    register_profile(prof, ForgetSettings(paper_lambdas=(1e-5, 1e4), params=("fc2.weight",), margin=2.0),
+                     SweepSettings((0, 1, 2)))
+    assert checkpoint_key(get_profile("tiny", "keyed"), 0, data) == before
+    assert checkpoint_key(get_profile("tiny", "keyed").replace(epochs=3), 0, data) != before
 
 
-def test_bad_epochs_and_profiles():
+def _random_state():
+    return torch.get_rng_state(), np.random.get_state(), random.getstate()
+
+
+def _assert_same_state(before, after):
+    assert torch.equal(before[0], after[0])
+    assert before[1][0] == after[1][0] and np.array_equal(before[1][1], after[1][1]) and before[1][2:] == after[1][2:]
+    assert before[2] == after[2]
+
+
+def test_training_leaves_the_callers_random_state(tmp_path, no_shipped):
+    # defect: train_model/train_or_load called seed_everything, reseeding the caller's RNGs
+    torch.manual_seed(123), np.random.seed(123), random.seed(123)
+    before = _random_state()
+    a = train_or_load(tiny_profile(), tiny_data(), seed=3, root=tmp_path / "a", progress=False)
+    _assert_same_state(before, _random_state())
+    model = initial_model(tiny_profile(), 3, seed=5)
+    codes = MnemonicCodes.random(3, (1, 4, 4), seed=5)
+    train_model(model, tiny_data().x_train, tiny_data().y_train, codes, tiny_profile(), seed=5, progress=False)
+    _assert_same_state(before, _random_state())
+    b = train_or_load(tiny_profile(), tiny_data(), seed=3, root=tmp_path / "b", progress=False)
+    assert same_weights(a.model, b.model) and torch.equal(a.codes.codes, b.codes.codes)
+    c = train_or_load(tiny_profile(), tiny_data(), seed=4, root=tmp_path / "c", progress=False)
+    assert not same_weights(a.model, c.model)
+
+
+@pytest.mark.parametrize("precision", [Precision("bfloat16", torch.bfloat16, False),
+                                       Precision("float16", torch.float16, True)])
+def test_mixed_precision_paths_train(monkeypatch, precision):
+    # the GPU paths (autocast, and the gradient scaler for float16) run here on the CPU
+    monkeypatch.setattr(train, "training_precision", lambda device_type: precision)
+    data = tiny_data()
+    model = initial_model(tiny_profile(), 3)
+    start = [p.detach().clone() for p in model.parameters()]
+    result = train_model(model, data.x_train, data.y_train, MnemonicCodes.random(3, (1, 4, 4)),
+                         tiny_profile(epochs=3), progress=False)
+    assert result.precision == precision.name and all(np.isfinite(h["loss"]) for h in result.history)
+    assert all(not torch.equal(a, b) for a, b in zip(start, model.parameters()))
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
+def test_bad_arguments():
     with pytest.raises(ValueError, match="epochs"):
         train_or_load(tiny_profile(epochs=0), tiny_data(), use_cache=False, progress=False)
+    with pytest.raises(ValueError, match="seed"):
+        train_or_load(tiny_profile(), tiny_data(), seed=-1, use_cache=False, progress=False)
     with pytest.raises(ValueError, match="profile"):
-        get_profile("mnist", "fast")
-    with pytest.raises(ValueError, match="dataset"):
-        get_profile("imagenet", "quick")
+        train_or_load("quick", tiny_data(), use_cache=False, progress=False)
 
 
-def test_mnist_profiles_match_the_paper():
-    paper = get_profile("mnist", "paper")
-    assert (paper.optimizer, paper.lr, paper.momentum, paper.weight_decay, paper.batch_size, paper.epochs) == ("sgd", 0.01, 0.9, 5e-4, 128, 200)
-    assert paper.t_mix == 0.1 and paper.paper_lambdas == (1e-3, 10.0) and paper.model == "mlp"
-    assert get_profile("mnist", "quick").epochs <= 20
+def test_checkpoints_load_with_weights_only(tmp_path, no_shipped):
+    # a checkpoint holding an arbitrary pickled object is refused (torch.load(weights_only=True))
+    data, prof = tiny_data(), tiny_profile()
+    path = train.cache_path(prof, data, checkpoint_key(prof, 0, data), tmp_path)
+    path.parent.mkdir(parents=True)
+    torch.save({"format": train.CHECKPOINT_FORMAT, "key": checkpoint_key(prof, 0, data), "evil": Path("x")}, path)
+    with pytest.raises(Exception, match="[Ww]eights only load failed|weights_only"):
+        train_or_load(prof, data, root=tmp_path, progress=False)
+
+
+def test_a_stale_cache_file_is_retrained(tmp_path, no_shipped):
+    data, prof = tiny_data(), tiny_profile()
+    path = train.cache_path(prof, data, checkpoint_key(prof, 0, data), tmp_path)
+    path.parent.mkdir(parents=True)
+    torch.save({"format": 2, "model": {}}, path)
+    assert train_or_load(prof, data, root=tmp_path, progress=False).source == "trained"
+    assert train_or_load(prof, data, root=tmp_path, progress=False).source == "cache"
+
+
+def _ship(tmp_path, monkeypatch, prof, data, seed=0):
+    """Train a tiny model and ship it from a temporary pretrained folder."""
+    shipped = tmp_path / "shipped"
+    result = train_or_load(prof, data, seed=seed, use_cache=False, pretrained=False, progress=False)
+    path = save_checkpoint(result, prof, seed, shipped / "tiny-quick-seed0.pt")
+    entry = {"file": path.name, "key": result.key, "sha256": file_sha256(path)}
+    (shipped / "manifest.json").write_text(json.dumps({"format": 1, "models": [entry]}))
+    monkeypatch.setattr(train, "PRETRAINED_DIR", shipped)
+    return result
+
+
+def test_a_shipped_model_is_used_when_there_is_no_cache(tmp_path, monkeypatch):
+    monkeypatch.delenv("MNEMO_RETRAIN", raising=False)
+    data, prof = tiny_data(), tiny_profile()
+    shipped = _ship(tmp_path, monkeypatch, prof, data)
+    got = train_or_load(prof, data, root=tmp_path / "root", progress=False)
+    assert got.source == "pretrained" and got.from_cache and same_weights(got.model, shipped.model)
+    assert got.describe().startswith("loaded the pretrained model (recorded: trained in ")
+    assert got.train_seconds == shipped.train_seconds and got.trained_on == shipped.trained_on
+    # another seed has another key: trained
+    assert train_or_load(prof, data, seed=1, root=tmp_path / "root", progress=False).source == "trained"
+    # the cache comes first
+    cached = train_or_load(prof, data, seed=1, root=tmp_path / "root", progress=False)
+    assert cached.source == "cache"
+
+
+def test_retrain_skips_cache_and_shipped_models(tmp_path, monkeypatch):
+    data, prof = tiny_data(), tiny_profile()
+    _ship(tmp_path, monkeypatch, prof, data)
+    monkeypatch.setenv("MNEMO_RETRAIN", "1")
+    assert train_or_load(prof, data, root=tmp_path / "root", progress=False).source == "trained"
+    assert train_or_load(prof, data, root=tmp_path / "root", progress=False).source == "trained"
+    monkeypatch.setenv("MNEMO_RETRAIN", "0")
+    assert train_or_load(prof, data, root=tmp_path / "root", progress=False).source == "cache"
+    assert train_or_load(prof, data, root=tmp_path / "root", retrain=True, progress=False).source == "trained"
+    monkeypatch.setenv("MNEMO_RETRAIN", "perhaps")
+    with pytest.raises(ValueError, match="MNEMO_RETRAIN"):
+        train_or_load(prof, data, root=tmp_path / "root", progress=False)
+
+
+def test_a_shipped_model_with_a_wrong_sha256_is_not_used(tmp_path, monkeypatch):
+    monkeypatch.delenv("MNEMO_RETRAIN", raising=False)
+    data, prof = tiny_data(), tiny_profile()
+    _ship(tmp_path, monkeypatch, prof, data)
+    path = tmp_path / "shipped" / "tiny-quick-seed0.pt"
+    path.write_bytes(path.read_bytes() + b"\0")
+    with pytest.warns(UserWarning, match="sha256"):
+        got = train_or_load(prof, data, use_cache=False, progress=False)
+    assert got.source == "trained"
+
+
+# ---------------------------------------------------------------------------------------
+# The models shipped with the package
+# ---------------------------------------------------------------------------------------
+MIRROR_FILES = {"mnist": "mnist", "cifar10": "cifar10-jpeg.tar.gz", "faces": "att_faces.tar.gz"}
+
+
+def _mirror_has(dataset):
+    mirror = os.environ.get("MNEMO_MIRROR")
+    return bool(mirror) and (Path(mirror) / MIRROR_FILES.get(dataset, dataset)).exists()
+
+
+def test_the_manifest_lists_every_shipped_file():
+    entries = shipped_models()
+    assert {e["dataset"] for e in entries} == {"mnist", "cifar10", "faces"}
+    files = {p.name for p in train.PRETRAINED_DIR.glob("*.pt")}
+    assert files == {e["file"] for e in entries}
+    assert sum((train.PRETRAINED_DIR / f).stat().st_size for f in files) <= 10 * 2**20
+    for e in entries:
+        assert file_sha256(train.PRETRAINED_DIR / e["file"]) == e["sha256"], e["file"]
+        assert e["command"] and e["machine"] and e["train_seconds"] > 0
+
+
+@pytest.mark.parametrize("entry", shipped_models(), ids=lambda e: e["file"])
+def test_a_shipped_model_matches_its_profile_and_accuracy(entry, tmp_path, monkeypatch):
+    if not _mirror_has(entry["dataset"]):
+        pytest.skip(f"no {entry['dataset']} in the data mirror (MNEMO_MIRROR)")
+    from mnemo_tutorial.data import load_dataset
+    from mnemo_tutorial.metrics import evaluate
+
+    monkeypatch.delenv("MNEMO_RETRAIN", raising=False)
+    data = load_dataset(entry["dataset"])
+    profile = get_profile(entry["dataset"], entry["profile"])
+    assert checkpoint_key(profile, entry["seed"], data) == entry["key"]
+    got = train_or_load(profile, data, seed=entry["seed"], device="cpu", use_cache=False, progress=False)
+    assert got.source == "pretrained" and got.key == entry["key"]
+    accuracy = evaluate(got.model, data.x_test, data.y_test, num_classes=data.num_classes)["accuracy"]
+    # the same weights on another CPU may flip one near-tie prediction, no more
+    assert abs(accuracy - entry["test_accuracy"]) <= 100.0 / entry["n_test"] + 1e-9, (accuracy, entry["test_accuracy"])
+
+
+def test_random_crop_flip_is_a_shifted_possibly_flipped_crop():
+    from mnemo_tutorial.augment import random_crop_flip
+
+    x = torch.arange(2 * 2 * 5 * 6, dtype=torch.float32).view(2, 2, 5, 6) + 1  # no zero pixel inside
+    copy = x.clone()
+    out = random_crop_flip(x, torch.Generator().manual_seed(0), padding=2)
+    assert out.shape == x.shape and torch.equal(x, copy)
+    padded = torch.nn.functional.pad(x, (2,) * 4)
+    for i in range(2):
+        crops = [padded[i, :, dy:dy + 5, dx:dx + 6] for dy in range(5) for dx in range(5)]
+        assert any(torch.equal(out[i], c) or torch.equal(out[i], c.flip(-1)) for c in crops), i
+    again = random_crop_flip(x, torch.Generator().manual_seed(0), padding=2)
+    assert torch.equal(out, again)
+    many = random_crop_flip(torch.rand(4000, 1, 3, 3) + 1, torch.Generator().manual_seed(1), padding=1)
+    shifted = float((many == 0).any(dim=(1, 2, 3)).float().mean())
+    assert abs(shifted - 8 / 9) < 0.03  # 8 of the 9 offsets of padding 1 reach into the zero border
+    row = torch.arange(1.0, 4.0).view(1, 1, 1, 3).expand(4000, 1, 1, 3)
+    flipped = float((random_crop_flip(row, torch.Generator().manual_seed(2), padding=0)[:, 0, 0, 0] == 3).float().mean())
+    assert abs(flipped - 0.5) < 0.03
+    assert torch.equal(random_crop_flip(x[:, :, :, :1], torch.Generator().manual_seed(0), padding=0), x[:, :, :, :1])
+    with pytest.raises(ValueError, match="padding"):
+        random_crop_flip(x, torch.Generator(), padding=-1)
+    with pytest.raises(ValueError, match="x must be"):
+        random_crop_flip(x[0], torch.Generator())

@@ -1,0 +1,90 @@
+"""Train the ``quick`` models shipped with the package and record them in the manifest.
+
+    MNEMO_MIRROR=/path/to/mirror MNEMO_DATA=$(mktemp -d) OMP_NUM_THREADS=1 \
+        python scripts/make_pretrained.py --datasets mnist cifar10 faces --seed 0
+
+Each model is trained from scratch on the CPU through ``train_or_load(retrain=True)`` and
+written to ``mnemo_tutorial/pretrained/<dataset>-<profile>-seed<seed>.pt`` (the checkpoint
+format of the cache: state dict, codes, training record). ``manifest.json`` gets one entry
+per file: dataset, profile, seed, checkpoint key, sha256, size, test accuracy, training
+seconds, the command that reproduces it, package and torch versions, machine and date.
+Files are written through a temporary file and a rename. ``train_or_load`` uses a shipped
+model only when its key equals the key of the request and its sha256 matches.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+LIMIT_BYTES = 10 * 2**20  # all shipped models together (issue 9)
+
+
+def _command(dataset: str, profile: str, seed: int) -> str:
+    return (f"MNEMO_MIRROR=<data mirror> MNEMO_DATA=$(mktemp -d) OMP_NUM_THREADS=1 "
+            f"python scripts/make_pretrained.py --datasets {dataset} --profile {profile} --seed {seed}")
+
+
+def build(dataset: str, profile_name: str, seed: int, out: Path) -> dict:
+    """Train one model, write its file to ``out``, return its manifest entry."""
+    import torch
+
+    import mnemo_tutorial
+    from mnemo_tutorial.data import load_dataset
+    from mnemo_tutorial.env import cpu_model
+    from mnemo_tutorial.metrics import evaluate
+    from mnemo_tutorial.profiles import get_profile
+    from mnemo_tutorial.train import file_sha256, save_checkpoint, train_or_load
+
+    data = load_dataset(dataset)
+    profile = get_profile(dataset, profile_name)
+    result = train_or_load(profile, data, seed=seed, device="cpu", retrain=True, use_cache=False, progress=True)
+    accuracy = evaluate(result.model, data.x_test, data.y_test, num_classes=data.num_classes)["accuracy"]
+    path = save_checkpoint(result, profile, seed, out / f"{dataset}-{profile_name}-seed{seed}.pt")
+    return {
+        "file": path.name, "dataset": dataset, "profile": profile_name, "seed": seed, "key": result.key,
+        "sha256": file_sha256(path), "size_bytes": path.stat().st_size,
+        "test_accuracy": round(float(accuracy), 4), "n_test": int(data.y_test.shape[0]),
+        "train_seconds": round(result.train_seconds, 1), "device": result.device, "precision": result.precision,
+        "torch_threads": torch.get_num_threads(), "data_source": data.source, "data_notes": data.notes,
+        "command": _command(dataset, profile_name, seed),
+        "package_version": mnemo_tutorial.__version__, "torch_version": torch.__version__,
+        "machine": cpu_model(), "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def update_manifest(out: Path, entry: dict) -> None:
+    """Replace the entry of ``entry["file"]`` in ``out/manifest.json`` (written atomically)."""
+    from mnemo_tutorial.train import MANIFEST_NAME, shipped_models
+    from mnemo_tutorial.utils import atomic_write_text
+
+    entries = [e for e in shipped_models(out) if e["file"] != entry["file"]] + [entry]
+    entries.sort(key=lambda e: e["file"])
+    total = sum(e["size_bytes"] for e in entries)
+    if total > LIMIT_BYTES:
+        raise SystemExit(f"the shipped models would take {total / 2**20:.1f} MB; the limit is {LIMIT_BYTES / 2**20:.0f} MB")
+    manifest = {"format": 1, "total_bytes": total, "models": entries}
+    atomic_write_text(out / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", nargs="+", default=["mnist", "cifar10", "faces"])
+    parser.add_argument("--profile", default="quick")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=REPO / "mnemo_tutorial" / "pretrained")
+    args = parser.parse_args(argv)
+    for dataset in args.datasets:
+        entry = build(dataset, args.profile, args.seed, args.out)
+        update_manifest(args.out, entry)
+        print(json.dumps(entry, indent=2), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
