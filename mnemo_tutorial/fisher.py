@@ -112,7 +112,7 @@ def _linear_pass(
     model: nn.Module, params: ParamDict, buffers: ParamDict, x: torch.Tensor, y: torch.Tensor, wanted: set[str]
 ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """Squared loss gradients at the outputs (N, out) and squared inputs (N, in) of every
-    ``nn.Linear`` with a tensor in ``wanted`` that is called exactly once on 2-D input."""
+    ``nn.Linear`` with a tensor in ``wanted`` that is called exactly once, on (N, in) input."""
     def prefix(n: str) -> str:
         return f"{n}." if n else ""
 
@@ -130,7 +130,8 @@ def _linear_pass(
         with torch.enable_grad():
             leaves = {k: v.detach().requires_grad_() if v.is_floating_point() else v for k, v in params.items()}
             loss = stable_cross_entropy(functional_call(model, (leaves, buffers), (x,)), y) * x.shape[0]
-            fast = {k: v[0] for k, v in seen.items() if len(v) == 1 and v[0][0].dim() == 2 and v[0][1].requires_grad}
+            fast = {k: v[0] for k, v in seen.items()
+                    if len(v) == 1 and v[0][0].dim() == 2 and v[0][0].shape[0] == x.shape[0] and v[0][1].requires_grad}
             outs = [out for _, out in fast.values()]
             deltas = torch.autograd.grad(loss, outs, allow_unused=True) if fast else []
     finally:

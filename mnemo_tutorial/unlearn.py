@@ -294,8 +294,8 @@ def _cacheable_linears(
         def record(mod: nn.Module, inputs: tuple, out) -> None:
             if isinstance(mod, nn.Linear):
                 seen.setdefault(name, []).append((inputs[0], out))
-            if isinstance(out, torch.Tensor) and not list(mod.children()):
-                acts[0] += out.numel()
+            if isinstance(out, torch.Tensor) and out.requires_grad and not list(mod.children()):
+                acts[0] += out.numel()  # depends on a moved tensor: one copy per candidate
         return record
 
     handles = [m.register_forward_hook(hook(n)) for n, m in model.named_modules()]
@@ -534,6 +534,8 @@ def _finish(result: ForgetResult, on_failure: str) -> ForgetResult:
     what = ("the held-out check failed" if diag["criterion_met"] else f"the {rep.selection} criterion was not met "
             f"(forget-code margin {diag['forget_code_margin']['after']:.3g}, remaining-code margin "
             f"{diag['remaining_code_margin']['after']:.3g})")
+    if diag["remaining_code_margin"]["before"] <= 0:
+        what += "; the model already misclassifies a remaining code before the step (was it trained with these codes?)"
     message = (f"forgetting classes {rep.forget} failed: {what}; try params= (e.g. the classifier head), "
                f"selection='validation', or on_failure='return' to inspect report.details['diagnosis']")
     if on_failure == "warn":

@@ -6,8 +6,8 @@ codes through the public API, every class forgotten with ``forget``'s defaults.
     python scripts/robustness.py --dataset cifar10 --archs bn_cnn,mixer --retrain
 
 Architectures (none is in ``mnemo_tutorial.models``): ``bn_cnn`` (two conv blocks with batch
-norm and ReLU, global average pooling, linear head), ``plain_cnn`` (the same without
-normalisation, a two-layer head), ``ln_mlp`` (GELU MLP with layer normalisation),
+norm, ReLU and max pooling, a two-layer head), ``plain_cnn`` (the same without
+normalisation), ``ln_mlp`` (GELU MLP with layer normalisation),
 ``mixer`` (an MLP-Mixer: linear patch embedding, token- and channel-mixing blocks with layer
 norm), ``res_gn_cnn`` (a residual conv network with group norm and SiLU). Each is trained by
 ``mnemo_tutorial.train.train_model`` with codes from ``MnemonicCodes.random`` and the
@@ -45,15 +45,11 @@ def build(name: str, input_shape: tuple[int, ...], num_classes: int):
     from torch import nn
 
     c, h, w = input_shape
-    if name == "bn_cnn":
+    if name in ("bn_cnn", "plain_cnn"):  # the same network with and without batch norm
+        norm = (lambda ch: nn.BatchNorm2d(ch)) if name == "bn_cnn" else (lambda ch: nn.Identity())
         return nn.Sequential(
-            nn.Conv2d(c, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, num_classes))
-    if name == "plain_cnn":
-        return nn.Sequential(
-            nn.Conv2d(c, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+            nn.Conv2d(c, 16, 3, padding=1), norm(16), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1), norm(32), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
             nn.Linear(32 * (h // 4) * (w // 4), 64), nn.ReLU(), nn.Linear(64, num_classes))
     if name == "ln_mlp":
         return nn.Sequential(
@@ -102,7 +98,8 @@ def _modules():
             return self.fc(self.norm(self.blocks(self.embed(p))).mean(1))
 
     class ResGN(nn.Module):
-        """Conv stem, two residual blocks with group norm and SiLU (the second strided), linear head."""
+        """Conv stem, two residual blocks with group norm and SiLU (the second after a strided
+        conv), 4 x 4 average pooling, linear head."""
 
         def __init__(self, c: int, num_classes: int, width: int = 24):
             super().__init__()
@@ -111,14 +108,15 @@ def _modules():
                                         nn.Conv2d(width, width, 3, padding=1), nn.GroupNorm(4, width))
             self.down = nn.Conv2d(width, 2 * width, 3, stride=2, padding=1)
             self.block2 = nn.Sequential(nn.GroupNorm(4, 2 * width), nn.SiLU(), nn.Conv2d(2 * width, 2 * width, 3, padding=1))
-            self.fc = nn.Linear(2 * width, num_classes)
+            self.pool = nn.AdaptiveAvgPool2d(4)
+            self.fc = nn.Linear(2 * width * 16, num_classes)
 
         def forward(self, x):
             z = self.stem(x)
             z = torch.nn.functional.silu(z + self.block1(z))
             z = self.down(z)
             z = z + self.block2(z)
-            return self.fc(z.mean((2, 3)))
+            return self.fc(self.pool(z).flatten(1))
 
     return Mixer, ResGN
 
@@ -147,11 +145,11 @@ def train_arch(arch: str, data, profile, seed: int, cache: Path | None, retrain:
     from mnemo_tutorial.train import profile_augment, train_model
     from mnemo_tutorial.utils import isolated_rng
 
-    key = hashlib.sha256(json.dumps([arch, profile.key_dict(), seed, data.name, len(data.y_train)],
-                                    sort_keys=True, default=str).encode()).hexdigest()[:16]
-    path = None if cache is None else cache / f"{arch}-{data.name}-{key}.pt"
     with isolated_rng(seed):
         model = build(arch, data.input_shape, data.num_classes)
+    key = hashlib.sha256(json.dumps([arch, repr(model), profile.key_dict(), seed, data.name, len(data.y_train)],
+                                    sort_keys=True, default=str).encode()).hexdigest()[:16]
+    path = None if cache is None else cache / f"{arch}-{data.name}-{key}.pt"
     codes = MnemonicCodes.random(data.num_classes, data.input_shape, seed=seed, distribution=profile.code_dist)
     if path is not None and path.exists() and not retrain:
         state = torch.load(path, weights_only=True)

@@ -157,12 +157,20 @@ class Tokens(nn.Module):
         return self.head(torch.tanh(self.proj(x.view(x.shape[0], 2, 3))).mean(1))
 
 
-@pytest.mark.parametrize("kind", ["resnet", "reused", "tokens"])
+class FlatTokens(Tokens):
+    """The same Linear on (N * T, in) rows: 2-D input whose rows are not the samples."""
+
+    def forward(self, x):
+        h = torch.tanh(self.proj(x.reshape(-1, 3))).view(x.shape[0], 2, 5)
+        return self.head(h.mean(1))
+
+
+@pytest.mark.parametrize("kind", ["resnet", "reused", "tokens", "flat_tokens"])
 @pytest.mark.parametrize("normalize", [False, True])
 def test_grouped_fisher_on_models_beyond_linear(kind, normalize):
     torch.manual_seed(3)
     model, x = {"resnet": (resnet_like, (9, 1, 6, 6)), "reused": (Reused, (9, 6)),
-                "tokens": (Tokens, (9, 6))}[kind]
+                "tokens": (Tokens, (9, 6)), "flat_tokens": (FlatTokens, (9, 6))}[kind]
     model, x = model(), torch.randn(*x)
     fast = grouped_fisher(model, x, Y9, group_weights(), normalize=normalize)
     assert_groups_close(fast, reference(model, x, Y9, group_weights(), normalize), atol=1e-8)

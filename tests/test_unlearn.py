@@ -410,3 +410,10 @@ def test_frozen_and_unused_tensors_are_not_reported_as_moved():
     res = forget(model, codes, [0], lambdas=(1e-2, 1.0), on_failure="return")
     assert set(res.report.steps) == {"body.weight", "body.bias", "fc.weight", "fc.bias"}
     assert torch.equal(res.model.spare.weight, model.spare.weight)
+
+
+def test_failure_message_names_codes_the_model_never_learned():
+    model, codes, _, _ = trained_tiny(steps=1)  # barely trained: its codes are not memorised
+    with pytest.raises(ForgetFailed, match="misclassifies a remaining code before the step") as info:
+        forget(model, codes, [0])
+    assert info.value.result.report.details["diagnosis"]["remaining_code_margin"]["before"] <= 0
