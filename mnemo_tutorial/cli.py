@@ -10,9 +10,8 @@ Exit status: 0 success; 1 the data is missing (or a mirror file is corrupt), one
 what to put where; 2 bad command-line input, one line naming the argument and what is
 allowed, given before any data is read and, except for ``bench --methods`` (checked against
 the method registry) and ``--device cuda`` without a GPU, before torch is imported; 3
-forgetting did not meet its
-criterion (the report is still written, with the diagnosis). Any other error is a bug and
-shows its traceback.
+forgetting did not meet its criterion (the report is still written, with the diagnosis).
+Any other error is a bug and shows its traceback.
 """
 from __future__ import annotations
 
