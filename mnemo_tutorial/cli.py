@@ -8,7 +8,8 @@ pretrained).
 
 Exit status: 0 success; 1 the data is missing (or a mirror file is corrupt), one line saying
 what to put where; 2 bad command-line input, one line naming the argument and what is
-allowed, given before any data is read and, except for ``bench --methods`` (checked against
+allowed, given before any data is read (``--params`` names are checked against the model,
+once loaded) and, except for ``bench --methods`` (checked against
 the method registry) and ``--device cuda`` without a GPU, before torch is imported; 3
 forgetting did not meet its criterion (the report is still written, with the diagnosis).
 Any other error is a bug and shows its traceback.
