@@ -12,6 +12,14 @@ from mnemo_tutorial.profiles import (
 from mnemo_tutorial.train import checkpoint_key, train_or_load
 
 
+@pytest.fixture(autouse=True)
+def _registry_restored(monkeypatch):
+    """Profiles registered by a test are gone after it (other tests see the built-in registry)."""
+    from mnemo_tutorial import profiles
+
+    monkeypatch.setattr(profiles, "_SETTINGS", dict(profiles._SETTINGS))
+
+
 def tiny_data(n=60, classes=3):
     g = torch.Generator().manual_seed(0)
     y = torch.arange(n) % classes

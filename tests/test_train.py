@@ -1,7 +1,6 @@
 import json
 import os
 import random
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +13,16 @@ from mnemo_tutorial.data import ImageData
 from mnemo_tutorial.env import Precision
 from mnemo_tutorial.profiles import ForgetSettings, Profile, SweepSettings, get_profile, register_profile
 from mnemo_tutorial.train import (
-    TrainResult, checkpoint_key, file_sha256, initial_model, save_checkpoint, shipped_models, train_model, train_or_load,
+    checkpoint_key, file_sha256, initial_model, save_checkpoint, shipped_models, train_model, train_or_load,
 )
+
+
+@pytest.fixture(autouse=True)
+def _registry_restored(monkeypatch):
+    """Profiles registered by a test are gone after it (other tests see the built-in registry)."""
+    from mnemo_tutorial import profiles
+
+    monkeypatch.setattr(profiles, "_SETTINGS", dict(profiles._SETTINGS))
 
 
 def tiny_data(n=120, dim=(1, 4, 4), classes=3):
