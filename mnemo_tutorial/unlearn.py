@@ -136,7 +136,11 @@ def _sq_norm(v: torch.Tensor, vmax: float) -> float:
     """||v||^2 of a non-negative tensor with maximum ``vmax``, without overflow (scaled by vmax)."""
     if vmax <= 0:
         return 0.0
-    u = v.flatten() * (1.0 / vmax)
+    flat = v.flatten()
+    direct = float(torch.dot(flat, flat))
+    if direct != float("inf"):
+        return direct
+    u = flat * (1.0 / vmax)
     return float(torch.dot(u, u)) * vmax * vmax
 
 
@@ -184,7 +188,8 @@ class _Probe:
         self.buffers = {k: v.detach() for k, v in model.named_buffers()}
         fmask = torch.zeros(num_classes, dtype=torch.bool, device=y.device)
         fmask[classes] = True
-        self.is_forget, self.remain_classes = fmask[y], ~fmask
+        self.forget_idx, self.remain_idx = torch.nonzero(fmask[y]).view(-1), torch.nonzero(~fmask[y]).view(-1)
+        self.remain_classes = torch.nonzero(~fmask).view(-1)
         self.names = list(eta)
         self.dtype = next(iter(eta.values())).dtype if eta else x.dtype
         self.cached: dict[str, tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]] = {}
@@ -200,7 +205,8 @@ class _Probe:
         return torch.stack([self._generic(row, self.x) for row in rows])
 
     def _generic(self, row: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        moved = {k: self.params[k] + row[j] * self.eta[k] for j, k in enumerate(self.names)}
+        steps = row.tolist()
+        moved = {k: torch.add(self.params[k], self.eta[k], alpha=steps[j]) for j, k in enumerate(self.names)}
         return torch.func.functional_call(self.model, ({**self.params, **moved}, self.buffers), (x,))
 
     def _fast(self, rows: torch.Tensor) -> torch.Tensor:
@@ -256,17 +262,19 @@ class _Probe:
         clean (also no forget sample predicted as its class); score = forget error + remaining accuracy."""
         y = self.y.expand(z.shape[0], -1)
         own = z.gather(2, y[..., None]).squeeze(2)
-        best_remaining = z[..., self.remain_classes].max(2).values
-        others = z.scatter(2, y[..., None], float("-inf")).max(2).values
-        depth = (best_remaining - own)[:, self.is_forget].min(1).values
-        remain_margin = (own - others)[:, ~self.is_forget].min(1).values
+        best_remaining = z.index_select(2, self.remain_classes).amax(2)
+        others = z.scatter(2, y[..., None], float("-inf")).amax(2)
         correct = z.argmax(2) == y
-        remain_ok = correct[:, ~self.is_forget].all(1)
-        clean = remain_ok & ~correct[:, self.is_forget].any(1)
-        score = 1 - correct[:, self.is_forget].float().mean(1) + correct[:, ~self.is_forget].float().mean(1)
-        keys = ("forget_depth", "remain_margin", "remain_ok", "clean", "score")
-        cols = (depth.tolist(), remain_margin.tolist(), remain_ok.tolist(), clean.tolist(), score.tolist())
-        return [dict(zip(keys, r)) for r in zip(*cols)]
+        c_forget, c_remain = correct.index_select(1, self.forget_idx), correct.index_select(1, self.remain_idx)
+        remain_ok = c_remain.all(1)
+        cols = torch.stack([
+            (best_remaining - own).index_select(1, self.forget_idx).amin(1),
+            (own - others).index_select(1, self.remain_idx).amin(1),
+            remain_ok.to(z.dtype), (remain_ok & ~c_forget.any(1)).to(z.dtype),
+            1 - c_forget.to(z.dtype).mean(1) + c_remain.to(z.dtype).mean(1),
+        ]).tolist()
+        return [{"forget_depth": d, "remain_margin": r, "remain_ok": ok > 0, "clean": cl > 0, "score": sc}
+                for d, r, ok, cl, sc in zip(*cols)]
 
     def scan(self, grid: _Grid, sign: int):
         """Yield code_stats per candidate of ``grid`` with ``sign``, in order, computed in calls
