@@ -16,7 +16,7 @@ on the first ``--train-samples`` training images, on the CPU. Trained weights ar
 under ``--cache`` (``--retrain`` ignores the cache).
 
 For each class c: ``forget(model, codes, [c], on_failure="return")`` with every other
-argument left at its default, then E_F and A_R on the first ``--test-samples`` test images,
+argument left at its default (``--step head``: also ``params`` = the last Linear layer), then E_F and A_R on the first ``--test-samples`` test images,
 the A_R drop against the trained model's accuracy on the same remaining classes, the chosen
 lambdas and sign, the tensors moved, the report's status and diagnosis. The issue's target
 for a cell: E_F >= 99 and A_R drop <= 2 points. Results go to ``--out`` (JSON) and a table.
@@ -163,17 +163,27 @@ def train_arch(arch: str, data, profile, seed: int, cache: Path | None, retrain:
     return {"model": res.model.eval(), "codes": codes, "train_seconds": res.train_seconds, "source": "trained"}
 
 
-def forget_every_class(model, codes, data) -> list[dict]:
-    """``forget`` with its defaults for each class; one row per class."""
+def head_params(model) -> list[str]:
+    """The tensors of the model's last ``nn.Linear`` (in registration order): its classifier head."""
+    from torch import nn
+
+    name = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)][-1]
+    return [k for k, _ in model.named_parameters() if k.rpartition(".")[0] == name]
+
+
+def forget_every_class(model, codes, data, step: str = "all") -> list[dict]:
+    """``forget`` with its defaults for each class (``step`` "head": ``params`` = the last
+    Linear layer's tensors, everything else default); one row per class."""
     from mnemo_tutorial.metrics import forget_metrics, predict
     from mnemo_tutorial.unlearn import forget
 
     pred0 = predict(model, data.x_test)
     all_names = [k for k, _ in model.named_parameters()]
+    kwargs = {"params": head_params(model)} if step == "head" else {}
     rows = []
     for c in range(data.num_classes):
         before = forget_metrics(pred0, data.y_test, [c], data.num_classes)
-        res = forget(model, codes, [c], on_failure="return")
+        res = forget(model, codes, [c], on_failure="return", **kwargs)
         after = forget_metrics(predict(res.model, data.x_test), data.y_test, [c], data.num_classes)
         rep, diag = res.report, res.report.details["diagnosis"]
         moved = list(rep.steps)
@@ -211,6 +221,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache", default=str(ROOT / "results" / "robustness_cache"), help="trained weights ('' for none)")
     p.add_argument("--retrain", action="store_true", help="train again even where the cache has the weights")
+    p.add_argument("--step", default="all", choices=("all", "head"),
+                   help="tensors the step may move: all (forget's default) or the last Linear layer")
     p.add_argument("--threads", type=int, default=1, help="torch threads (1: comparable CPU times)")
     p.add_argument("--out", default=None, help="JSON file (default results/robustness_<dataset>.json)")
     args = p.parse_args(argv)
@@ -243,7 +255,7 @@ def main(argv: list[str] | None = None, data=None, log: Callable[[str], None] = 
     for arch in args.archs:
         t0 = time.perf_counter()
         trained = train_arch(arch, data, profile, args.seed, cache, args.retrain)
-        rows = forget_every_class(trained["model"], trained["codes"], data)
+        rows = forget_every_class(trained["model"], trained["codes"], data, args.step)
         out["results"][arch] = {"train_seconds": trained["train_seconds"], "source": trained["source"],
                                 "parameters": sum(p.numel() for p in trained["model"].parameters()),
                                 "test_accuracy": rows[0]["accuracy_before"],
@@ -253,7 +265,8 @@ def main(argv: list[str] | None = None, data=None, log: Callable[[str], None] = 
             f"min E_F {s['min_E_F']:6.2f}  max A_R drop {s['max_A_R_drop']:6.2f}  failed {s['failed_classes']}  "
             f"silent {s['silent_misses']}  (test acc {rows[0]['accuracy_before']:.2f}, {trained['source']}, "
             f"train {trained['train_seconds']:.0f} s)")
-    path = Path(args.out or ROOT / "results" / f"robustness_{data.name}.json")
+    suffix = "" if args.step == "all" else f"_{args.step}"
+    path = Path(args.out or ROOT / "results" / f"robustness_{data.name}{suffix}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=1, default=str))
     log(f"wrote {path}")

@@ -76,3 +76,13 @@ def test_bad_arguments_exit_2(argv, word, capsys):
     with pytest.raises(SystemExit) as err:
         robustness.parse_args(argv)
     assert err.value.code == 2 and word in capsys.readouterr().err
+
+
+def test_head_step_moves_only_the_last_linear_layer(tmp_path):
+    torch.manual_seed(0)
+    model = robustness.build("mixer", (1, 8, 8), 3)
+    assert robustness.head_params(model) == ["fc.weight", "fc.bias"]
+    out = robustness.main(["--archs", "plain_cnn", "--epochs", "2", "--train-samples", "240", "--test-samples", "90",
+                           "--cache", "", "--step", "head", "--out", str(tmp_path / "h.json")], data=blobs(), log=lambda _: None)
+    for r in out["results"]["plain_cnn"]["classes"]:
+        assert set(r["moved"]) <= {"11.weight", "11.bias"} and r["moved_count"] >= 1  # the second Linear
