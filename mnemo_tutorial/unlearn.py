@@ -264,14 +264,14 @@ class _Probe:
         own = z.gather(2, y[..., None]).squeeze(2)
         best_remaining = z.index_select(2, self.remain_classes).amax(2)
         others = z.scatter(2, y[..., None], float("-inf")).amax(2)
-        correct = z.argmax(2) == y
+        correct = (z.argmax(2) == y).to(z.dtype)
         c_forget, c_remain = correct.index_select(1, self.forget_idx), correct.index_select(1, self.remain_idx)
-        remain_ok = c_remain.all(1)
+        remain_ok = _min_or(c_remain, 1.0)  # 1.0: every remaining sample keeps its class
         cols = torch.stack([
-            (best_remaining - own).index_select(1, self.forget_idx).amin(1),
-            (own - others).index_select(1, self.remain_idx).amin(1),
-            remain_ok.to(z.dtype), (remain_ok & ~c_forget.any(1)).to(z.dtype),
-            1 - c_forget.to(z.dtype).mean(1) + c_remain.to(z.dtype).mean(1),
+            _min_or((best_remaining - own).index_select(1, self.forget_idx), float("inf")),
+            _min_or((own - others).index_select(1, self.remain_idx), float("inf")),
+            remain_ok, remain_ok * (1 - _max_or(c_forget, 0.0)),
+            (1 - c_forget.mean(1) if c_forget.shape[1] else 0 * own[:, 0]) + (c_remain.mean(1) if c_remain.shape[1] else 0),
         ]).tolist()
         return [{"forget_depth": d, "remain_margin": r, "remain_ok": ok > 0, "clean": cl > 0, "score": sc}
                 for d, r, ok, cl, sc in zip(*cols)]
@@ -283,6 +283,15 @@ class _Probe:
         while start < len(grid.lambdas):
             yield from self.code_stats(self.logits(sign * grid.steps[start : start + step]))
             start, step = start + step, min(2 * step, self.chunk or 1)
+
+
+def _min_or(t: torch.Tensor, empty: float) -> torch.Tensor:
+    """Row minima of t (K, m); ``empty`` for every row when m == 0 (no such samples)."""
+    return t.amin(1) if t.shape[1] else torch.full(t.shape[:1], empty, dtype=t.dtype, device=t.device)
+
+
+def _max_or(t: torch.Tensor, empty: float) -> torch.Tensor:
+    return t.amax(1) if t.shape[1] else torch.full(t.shape[:1], empty, dtype=t.dtype, device=t.device)
 
 
 def _join(module: str, attr: str) -> str:

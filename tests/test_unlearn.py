@@ -417,3 +417,15 @@ def test_failure_message_names_codes_the_model_never_learned():
     with pytest.raises(ForgetFailed, match="misclassifies a remaining code before the step") as info:
         forget(model, codes, [0])
     assert info.value.result.report.details["diagnosis"]["remaining_code_margin"]["before"] <= 0
+
+
+def test_validation_split_without_the_forgotten_class_and_tensors_that_cannot_move(tiny):
+    model, codes, x, y = tiny
+    keep = y != 1
+    res = forget(model, codes, [1], validation=(x[keep][:100], y[keep][:100]), on_failure="return")
+    assert res.report.selection == "validation" and res.report.details["validation_score"] <= 1.0
+    with torch.no_grad():  # an all-zero sensitivity (a constant model): nothing can move, and that is a failure
+        const = copy.deepcopy(model)
+        const.fc2.weight.zero_()
+    with pytest.raises(ForgetFailed):
+        forget(const, codes, [1], params=["fc1.weight", "fc1.bias"])
