@@ -3,7 +3,6 @@ import json
 import re
 
 import pytest
-import torch
 
 from mnemo_tutorial import bench, methods, unlearn
 from mnemo_tutorial.codes import MnemonicCodes
