@@ -165,8 +165,9 @@ def _candidates(eta: ParamDict, grids: tuple[Sequence[float], Sequence[float]]) 
 PROBE_BUDGET = 2**24
 # The structural fast route is used only if it reproduces the plain forward to this relative error.
 FAST_PATH_RTOL = 1e-4
-# Candidates in the first batched probe call of a scan (later calls double it).
-FIRST_CHUNK = 32
+# Candidates in the first batched probe call of a scan (later calls double it). On the quick
+# MNIST model the data-free scan stops within its first 45 candidates for every class.
+FIRST_CHUNK = 48
 
 
 class _Probe:
