@@ -18,7 +18,9 @@ under ``--cache`` (``--retrain`` ignores the cache).
 For each class c: ``forget(model, codes, [c], on_failure="return")`` with every other
 argument left at its default (``--step head``: also ``params`` = the last Linear layer), then E_F and A_R on the first ``--test-samples`` test images,
 the A_R drop against the trained model's accuracy on the same remaining classes, the chosen
-lambdas and sign, the tensors moved, the report's status and diagnosis. The issue's target
+lambdas and sign, the tensors moved, the report's status and diagnosis. With
+``--verify-per-class K``, ``forget`` also gets ``verify=`` K unused training samples per class
+(after the first ``--train-samples``), so its held-out check can turn silent misses into failures. The issue's target
 for a cell: E_F >= 99 and A_R drop <= 2 points. Results go to ``--out`` (JSON) and a table.
 """
 from __future__ import annotations
@@ -171,15 +173,30 @@ def head_params(model) -> list[str]:
     return [k for k, _ in model.named_parameters() if k.rpartition(".")[0] == name]
 
 
-def forget_every_class(model, codes, data, step: str = "all") -> list[dict]:
+def verify_split(data, start: int, per_class: int):
+    """Up to ``per_class`` training samples per class from index ``start`` on (not trained on),
+    as forget's ``verify=(x, y)``; None when ``per_class`` is 0 or none is left."""
+    import torch
+
+    if per_class <= 0 or start >= len(data.y_train):
+        return None
+    y = data.y_train[start:]
+    idx = torch.cat([torch.nonzero(y == c).view(-1)[:per_class] for c in range(data.num_classes)])
+    return (data.x_train[start:][idx], y[idx]) if len(idx) else None
+
+
+def forget_every_class(model, codes, data, step: str = "all", verify=None) -> list[dict]:
     """``forget`` with its defaults for each class (``step`` "head": ``params`` = the last
-    Linear layer's tensors, everything else default); one row per class."""
+    Linear layer's tensors; ``verify``: forget's held-out check; everything else default);
+    one row per class."""
     from mnemo_tutorial.metrics import forget_metrics, predict
     from mnemo_tutorial.unlearn import forget
 
     pred0 = predict(model, data.x_test)
     all_names = [k for k, _ in model.named_parameters()]
     kwargs = {"params": head_params(model)} if step == "head" else {}
+    if verify is not None:
+        kwargs["verify"] = verify
     rows = []
     for c in range(data.num_classes):
         before = forget_metrics(pred0, data.y_test, [c], data.num_classes)
@@ -194,6 +211,7 @@ def forget_every_class(model, codes, data, step: str = "all") -> list[dict]:
             "sign": rep.sign, "moved": "all" if moved == all_names else moved, "moved_count": len(moved),
             "forget_code_margin": diag["forget_code_margin"], "remaining_code_margin": diag["remaining_code_margin"],
             "fallback": rep.details.get("fallback"), "probe": rep.details.get("probe"), "ms": 1000 * rep.seconds,
+            "verification": diag["verification"],
         })
         rows[-1]["target_met"] = rows[-1]["E_F"] >= TARGET_EF and rows[-1]["A_R_drop"] <= TARGET_DROP
     return rows
@@ -223,6 +241,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--retrain", action="store_true", help="train again even where the cache has the weights")
     p.add_argument("--step", default="all", choices=("all", "head"),
                    help="tensors the step may move: all (forget's default) or the last Linear layer")
+    p.add_argument("--verify-per-class", type=int, default=0,
+                   help="pass forget verify= with this many unused training samples per class (0: no verify)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (1: comparable CPU times)")
     p.add_argument("--out", default=None, help="JSON file (default results/robustness_<dataset>.json)")
     args = p.parse_args(argv)
@@ -230,6 +250,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     bad = [a for a in archs if a not in ARCHS] or ([] if archs else ["(none)"])
     if bad:
         p.error(f"--archs must be a comma-separated subset of {', '.join(ARCHS)}; got {bad[0]}")
+    if args.verify_per_class < 0:
+        p.error(f"--verify-per-class must be >= 0; got {args.verify_per_class}")
     for name in ("epochs", "train_samples", "test_samples", "threads"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be a positive integer; got {getattr(args, name)}")
@@ -246,7 +268,9 @@ def main(argv: list[str] | None = None, data=None, log: Callable[[str], None] = 
     from mnemo_tutorial.profiles import get_profile
 
     torch.set_num_threads(args.threads)
-    data = _subset(data if data is not None else load_dataset(args.dataset), args.train_samples, args.test_samples)
+    full = data if data is not None else load_dataset(args.dataset)
+    verify = verify_split(full, args.train_samples, args.verify_per_class)
+    data = _subset(full, args.train_samples, args.test_samples)
     profile = get_profile(args.dataset, "quick").replace(epochs=args.epochs)
     out = {"dataset": data.name, "settings": {k: v for k, v in vars(args).items() if k != "cache"},
            "profile": profile.key_dict(), "machine": platform.processor() or platform.machine(),
@@ -255,7 +279,7 @@ def main(argv: list[str] | None = None, data=None, log: Callable[[str], None] = 
     for arch in args.archs:
         t0 = time.perf_counter()
         trained = train_arch(arch, data, profile, args.seed, cache, args.retrain)
-        rows = forget_every_class(trained["model"], trained["codes"], data, args.step)
+        rows = forget_every_class(trained["model"], trained["codes"], data, args.step, verify)
         out["results"][arch] = {"train_seconds": trained["train_seconds"], "source": trained["source"],
                                 "parameters": sum(p.numel() for p in trained["model"].parameters()),
                                 "test_accuracy": rows[0]["accuracy_before"],
@@ -265,7 +289,7 @@ def main(argv: list[str] | None = None, data=None, log: Callable[[str], None] = 
             f"min E_F {s['min_E_F']:6.2f}  max A_R drop {s['max_A_R_drop']:6.2f}  failed {s['failed_classes']}  "
             f"silent {s['silent_misses']}  (test acc {rows[0]['accuracy_before']:.2f}, {trained['source']}, "
             f"train {trained['train_seconds']:.0f} s)")
-    suffix = "" if args.step == "all" else f"_{args.step}"
+    suffix = ("" if args.step == "all" else f"_{args.step}") + (f"_verify{args.verify_per_class}" if verify else "")
     path = Path(args.out or ROOT / "results" / f"robustness_{data.name}{suffix}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=1, default=str))

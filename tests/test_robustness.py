@@ -52,6 +52,7 @@ def test_suite_writes_every_class_and_reuses_the_cache(tmp_path):
         assert res["source"] == "trained" and [r["class"] for r in res["classes"]] == [0, 1, 2]
         for r in res["classes"]:
             assert r["status"] in ("ok", "failed") and r["criterion_met"] == (r["status"] == "ok")
+            assert r["verification"] is None
             assert r["A_R_drop"] == pytest.approx(r["A_R_before"] - r["A_R"])
             assert r["target_met"] == (r["E_F"] >= 99.0 and r["A_R_drop"] <= 2.0)
         s = res["summary"]
@@ -86,3 +87,17 @@ def test_head_step_moves_only_the_last_linear_layer(tmp_path):
                            "--cache", "", "--step", "head", "--out", str(tmp_path / "h.json")], data=blobs(), log=lambda _: None)
     for r in out["results"]["plain_cnn"]["classes"]:
         assert set(r["moved"]) <= {"11.weight", "11.bias"} and r["moved_count"] >= 1  # the second Linear
+
+
+def test_verify_samples_come_from_unused_training_data(tmp_path):
+    data = blobs(n_train=300)
+    x, y = robustness.verify_split(data, 240, 5)
+    assert len(y) == 15 and sorted(set(y.tolist())) == [0, 1, 2]
+    assert all(any(torch.equal(a, b) for b in data.x_train[240:]) for a in x)
+    assert robustness.verify_split(data, 300, 5) is None and robustness.verify_split(data, 240, 0) is None
+    out = robustness.main(["--archs", "ln_mlp", "--epochs", "2", "--train-samples", "240", "--test-samples", "90",
+                           "--cache", "", "--verify-per-class", "5", "--out", str(tmp_path / "v.json")],
+                          data=data, log=lambda _: None)
+    for r in out["results"]["ln_mlp"]["classes"]:
+        assert r["verification"]["samples"] == 15
+        assert r["status"] == ("ok" if r["criterion_met"] and r["verification"]["ok"] else "failed")
