@@ -225,6 +225,7 @@ class _Probe:
     def _patched(self):
         """Replace the forward of each cached Linear of the working copy by its cached affine form."""
         index = {k: j for j, k in enumerate(self.names)}
+        saved = {name: vars(self.work.get_submodule(name)).get("forward") for name in self.cached}
         for name, (base, e_w, e_b) in self.cached.items():
             jw, jb = index.get(_join(name, "weight")), index.get(_join(name, "bias"))
 
@@ -236,8 +237,12 @@ class _Probe:
         try:
             yield
         finally:
-            for name in self.cached:
-                del self.work.get_submodule(name).forward
+            for name, previous in saved.items():
+                mod = self.work.get_submodule(name)
+                if previous is None:
+                    del mod.forward
+                else:  # a forward the model had set on the instance itself
+                    mod.forward = previous
 
     def enable_fast(self, test_row: torch.Tensor) -> str:
         """Set up the fast route; keep it if it matches the generic route (on the first input)
