@@ -69,6 +69,14 @@ def test_suite_writes_every_class_and_reuses_the_cache(tmp_path):
     assert retrained["results"]["bn_cnn"]["source"] == "trained"
 
 
+def test_split_is_a_random_subset_of_class_sorted_data():
+    data = blobs(n_train=300, n_test=90)
+    order = torch.argsort(data.y_train, stable=True)  # sorted by class, as the CIFAR-10 files are
+    data.x_train, data.y_train = data.x_train[order], data.y_train[order]
+    part, _ = robustness.split(data, 30, 30, seed=1)
+    assert sorted(set(part.y_train.tolist())) == [0, 1, 2] and sorted(set(part.y_test.tolist())) == [0, 1, 2]
+
+
 @pytest.mark.parametrize("argv, word", [
     (["--archs", "resnet"], "--archs"), (["--archs", ","], "--archs"), (["--epochs", "0"], "--epochs"),
     (["--dataset", "faces"], "--dataset"),
@@ -91,10 +99,13 @@ def test_head_step_moves_only_the_last_linear_layer(tmp_path):
 
 def test_verify_samples_come_from_unused_training_data(tmp_path):
     data = blobs(n_train=300)
-    x, y = robustness.verify_split(data, 240, 5)
+    part, unused = robustness.split(data, 240, 90, seed=0)
+    assert len(unused) == 60 and len(part.y_train) == 240
+    assert not set(unused.tolist()) & {int(i) for i in torch.randperm(300, generator=torch.Generator().manual_seed(0))[:240]}
+    x, y = robustness.verify_split(data, unused, 5)
     assert len(y) == 15 and sorted(set(y.tolist())) == [0, 1, 2]
-    assert all(any(torch.equal(a, b) for b in data.x_train[240:]) for a in x)
-    assert robustness.verify_split(data, 300, 5) is None and robustness.verify_split(data, 240, 0) is None
+    assert all(not any(torch.equal(a, b) for b in part.x_train) for a in x)  # never trained on
+    assert robustness.verify_split(data, unused[:0], 5) is None and robustness.verify_split(data, unused, 0) is None
     out = robustness.main(["--archs", "ln_mlp", "--epochs", "2", "--train-samples", "240", "--test-samples", "90",
                            "--cache", "", "--verify-per-class", "5", "--out", str(tmp_path / "v.json")],
                           data=data, log=lambda _: None)
