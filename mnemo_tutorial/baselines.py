@@ -28,6 +28,8 @@ Every budget can also be set explicitly per call (an int, or ``None`` for all th
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import time
 from typing import Any, Iterator, Sequence
 
@@ -38,7 +40,8 @@ from tqdm.auto import tqdm
 from . import train
 from .checks import check_forget_classes, check_positive
 from .codes import MnemonicCodes
-from .data import ImageData
+from .data import ImageData, data_root
+from .env import retrain_requested
 from .fisher import ParamDict, grouped_fisher, oracle_fisher, stable_cross_entropy
 from .profiles import Profile
 from .unlearn import ForgetReport, ForgetResult
@@ -187,6 +190,10 @@ def retrain(
     epochs: int | None = None,
     device: str | torch.device | None = None,
     progress: bool = False,
+    root: str | None = None,
+    use_cache: bool = True,
+    pretrained: bool = True,
+    fresh: bool | None = None,
 ) -> ForgetResult:
     """Retrain from scratch without the forgotten classes: the gold standard of exact
     unlearning (the model has provably never seen them). Reference: Bourtoule et al.,
@@ -200,6 +207,16 @@ def retrain(
     what unlearning is meant to remove. ``codes`` defaults to the codes drawn for ``seed``
     (same seed, same codes). The output layer keeps all ``data.num_classes`` outputs.
     ``budget`` does not change retraining (recorded in the report for uniformity).
+
+    Like :func:`mnemo_tutorial.train.train_or_load`, a retrained model of the profile's own
+    architecture is looked up before training: in the data root's cache (``use_cache``; ``root``
+    as in :func:`mnemo_tutorial.data.data_root`), then among the shipped models
+    (``pretrained``), by :func:`retrain_key` (training settings, seed, data, forgotten classes
+    and the codes' values); a trained one is cached. ``fresh=True`` always trains (``None``
+    reads ``MNEMO_RETRAIN``). The report's ``details`` say where the model came from
+    (``source``: ``"trained"``, ``"cache"`` or ``"pretrained"``) and give ``train_seconds``, the
+    recorded training time (for a loaded model: the time it took when it was trained, on
+    ``trained_on``), while ``seconds`` is the time of this call.
     """
     t0 = time.perf_counter()
     classes = check_forget_classes(classes, data.num_classes)
@@ -212,14 +229,50 @@ def retrain(
     profile = profile.replace(**changes) if changes else profile
     codes = codes if codes is not None else train.initial_codes(profile, data, seed)
     was_training, dev = model.training, module_device(model)
+    fresh = retrain_requested() if fresh is None else bool(fresh)
     new = _initial_model(model, profile, data.num_classes, seed)
     _, keep = _split(data, classes)
-    result = train.train_model(new, data.x_train[keep], data.y_train[keep], codes, profile, seed=seed,
-                               device=device if device is not None else dev,
-                               augment=train.profile_augment(profile), progress=progress)
+    target = torch.device(device) if device is not None else dev
+    key = retrain_key(profile, seed, data, classes, codes) if _profile_builds(new, profile, data.num_classes) else None
+    path = (data_root(root) / "checkpoints" / f"{data.name}-{profile.model}-{profile.name}-retrain-{key}.pt"
+            if key else None)
+    result = None
+    if key and not fresh:
+        if use_cache and path.exists():
+            result = train._load_checkpoint(path, key, profile, data.num_classes, target, "cache")
+        if result is None and pretrained:
+            result = train._load_pretrained(key, profile, data.num_classes, target)
+    if result is None:
+        result = train.train_model(new, data.x_train[keep], data.y_train[keep], codes, profile, seed=seed,
+                                   device=target, augment=train.profile_augment(profile), progress=progress)
+        result.key = key or ""
+        if key and use_cache:
+            result.checkpoint = train.save_checkpoint(result, profile, seed, path)
     details = {"epochs": profile.epochs, "t_mix": profile.t_mix, "train_samples": int(keep.numel()),
-               "profile": profile.name, "train_seconds": result.train_seconds, "budget": budget}
+               "profile": profile.name, "train_seconds": result.train_seconds, "budget": budget,
+               "source": result.source, "key": key, "trained_on": result.trained_on}
     return _finish(result.model, was_training, "retrain", classes, t0, details)
+
+
+def _profile_builds(new: nn.Module, profile: Profile, num_classes: int) -> bool:
+    """Whether ``new`` is the architecture the profile builds (only those are cached/shipped)."""
+    try:
+        built = train.initial_model(profile, num_classes, 0)
+    except (ValueError, TypeError):
+        return False
+    return type(built) is type(new) and {k: v.shape for k, v in built.state_dict().items()} == {
+        k: v.shape for k, v in new.state_dict().items()}
+
+
+def retrain_key(profile: Profile, seed: int, data: ImageData, classes: Sequence[int], codes: MnemonicCodes) -> str:
+    """16 hex digits of SHA-256 naming a model retrained without ``classes``: the training key
+    of (profile, seed, data) (:func:`mnemo_tutorial.train.checkpoint_key`), the sorted
+    classes and the codes' values (the retrained model mixes the remaining classes' codes)."""
+    digest = hashlib.sha256()
+    payload = {"train": train.checkpoint_key(profile, seed, data), "without": sorted(int(c) for c in classes)}
+    digest.update(json.dumps(payload, sort_keys=True).encode())
+    digest.update(codes.codes.detach().cpu().to(torch.float32).contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
 # --------------------------------------------------------------------------- fine-tune

@@ -3,7 +3,9 @@
     MNEMO_MIRROR=/path/to/mirror MNEMO_DATA=$(mktemp -d) OMP_NUM_THREADS=1 \
         python scripts/make_pretrained.py --datasets mnist cifar10 faces --seed 0
 
-Each model is trained from scratch on the CPU through ``train_or_load(retrain=True)`` and
+With ``--without C [C ...]`` the model retrained without classes C (``baselines.retrain``,
+looked up by ``baselines.retrain_key``) is shipped instead, for chapters that compare with
+retraining. Each model is trained from scratch on the CPU through ``train_or_load(retrain=True)`` and
 written to ``mnemo_tutorial/pretrained/<dataset>-<profile>-seed<seed>.pt`` (the checkpoint
 format of the cache: state dict, codes, training record). ``manifest.json`` gets one entry
 per file: dataset, profile, seed, checkpoint key, sha256, size, test accuracy, training
@@ -58,6 +60,60 @@ def build(dataset: str, profile_name: str, seed: int, out: Path) -> dict:
     }
 
 
+def _retrain_command(dataset: str, profile: str, seed: int, without: list[int], t_mix: float | None,
+                     epochs: int | None) -> str:
+    extra = "".join([f" --t-mix {t_mix}" if t_mix is not None else "", f" --epochs {epochs}" if epochs else ""])
+    return (_command(dataset, profile, seed) + " --without " + " ".join(str(c) for c in without) + extra)
+
+
+def build_retrained(dataset: str, profile_name: str, seed: int, without: list[int], out: Path,
+                    t_mix: float | None = None, epochs: int | None = None) -> dict:
+    """Retrain the model of (dataset, profile, seed) without the classes ``without`` through
+    ``baselines.retrain`` (the codes of the shipped original), write it to ``out``, return its
+    manifest entry (``without``, ``t_mix``, ``epochs`` say which retraining it is)."""
+    import shutil
+    import tempfile
+
+    import torch
+
+    import mnemo_tutorial
+    from mnemo_tutorial import baselines
+    from mnemo_tutorial.data import load_dataset
+    from mnemo_tutorial.env import cpu_model
+    from mnemo_tutorial.metrics import evaluate
+    from mnemo_tutorial.profiles import get_profile
+    from mnemo_tutorial.train import file_sha256, train_or_load
+
+    data = load_dataset(dataset)
+    profile = get_profile(dataset, profile_name)
+    original = train_or_load(profile, data, seed=seed, device="cpu", use_cache=False, progress=False)
+    with tempfile.TemporaryDirectory() as root:
+        res = baselines.retrain(original.model, data, without, profile, seed, codes=original.codes, t_mix=t_mix,
+                                epochs=epochs, device="cpu", root=root, fresh=True, progress=True)
+        d = res.report.details
+        name = f"{dataset}-{profile_name}-seed{seed}-without{'-'.join(str(c) for c in without)}"
+        name += (f"-tmix{t_mix:g}" if t_mix is not None else "") + (f"-ep{epochs}" if epochs else "") + ".pt"
+        src = next((Path(root) / "checkpoints").glob(f"*-retrain-{d['key']}.pt"))
+        tmp = out / (name + ".tmp")
+        shutil.copyfile(src, tmp)
+        tmp.replace(out / name)
+    path = out / name
+    metrics = evaluate(res.model, data.x_test, data.y_test, without, num_classes=data.num_classes)
+    accuracy = evaluate(res.model, data.x_test, data.y_test, num_classes=data.num_classes)["accuracy"]
+    return {
+        "file": name, "dataset": dataset, "profile": profile_name, "seed": seed, "key": d["key"],
+        "retrained_without": list(without), "t_mix": d["t_mix"], "epochs": d["epochs"],
+        "sha256": file_sha256(path), "size_bytes": path.stat().st_size,
+        "test_accuracy": round(float(accuracy), 4), "E_F": round(float(metrics["E_F"]), 4),
+        "A_R": round(float(metrics["A_R"]), 4), "n_test": int(data.y_test.shape[0]),
+        "train_seconds": round(d["train_seconds"], 1), "device": "cpu", "precision": "float32",
+        "torch_threads": torch.get_num_threads(), "data_source": data.source, "data_notes": data.notes,
+        "command": _retrain_command(dataset, profile_name, seed, without, t_mix, epochs),
+        "package_version": mnemo_tutorial.__version__, "torch_version": torch.__version__,
+        "machine": cpu_model(), "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
 def update_manifest(out: Path, entry: dict) -> None:
     """Replace the entry of ``entry["file"]`` in ``out/manifest.json`` (written atomically)."""
     from mnemo_tutorial.train import MANIFEST_NAME, shipped_models
@@ -78,9 +134,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="quick")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=REPO / "mnemo_tutorial" / "pretrained")
+    parser.add_argument("--without", type=int, nargs="+", default=None,
+                        help="ship the model retrained without these classes (baselines.retrain) instead")
+    parser.add_argument("--t-mix", type=float, default=None, help="with --without: retrain's t_mix")
+    parser.add_argument("--epochs", type=int, default=None, help="with --without: retrain's epochs")
     args = parser.parse_args(argv)
+    if (args.t_mix is not None or args.epochs is not None) and args.without is None:
+        parser.error("--t-mix and --epochs apply to --without only")
     for dataset in args.datasets:
-        entry = build(dataset, args.profile, args.seed, args.out)
+        if args.without is not None:
+            entry = build_retrained(dataset, args.profile, args.seed, sorted(set(args.without)), args.out,
+                                    args.t_mix, args.epochs)
+        else:
+            entry = build(dataset, args.profile, args.seed, args.out)
         update_manifest(args.out, entry)
         print(json.dumps(entry, indent=2), flush=True)
     return 0

@@ -76,7 +76,7 @@ def train_forget_acc(model, data):
 
 # Settings that make each method act on this tiny problem (the defaults are sized for MNIST).
 TINY = {
-    "retrain": (baselines.retrain, {}),
+    "retrain": (baselines.retrain, {"use_cache": False}),  # train every time (the cache is tested below)
     "finetune": (baselines.finetune, {"epochs": 50, "lr": 0.2, "batch_size": 32, "weight_decay": 5e-3}),
     "neggrad": (baselines.neggrad, {"lr": 0.2, "max_epochs": 50, "batch_size": 32}),
     "ssd": (baselines.ssd, {"order": "shuffled", "alpha": 5.0}),
@@ -148,6 +148,35 @@ def test_retrain_never_sees_the_forgotten_class_and_starts_from_the_original_ini
     other = MLP(in_features=16, hidden=8, num_classes=3)  # not what the profile builds
     reset = baselines._initial_model(other, PROFILE, 3, seed=0)
     assert reset.fc1.weight.shape == (8, 16) and not torch.equal(reset.fc1.weight, other.fc1.weight)
+
+
+def test_retrain_caches_its_model_and_trains_again_when_asked(trained, tmp_path, monkeypatch):
+    data, model = trained
+    monkeypatch.delenv("MNEMO_RETRAIN", raising=False)
+    first = baselines.retrain(model, data, FORGET, PROFILE, 0, epochs=3, root=tmp_path)
+    assert first.report.details["source"] == "trained"
+    assert len(list((tmp_path / "checkpoints").glob("*-retrain-*.pt"))) == 1
+    again = baselines.retrain(model, data, FORGET, PROFILE, 0, epochs=3, root=tmp_path)
+    assert again.report.details["source"] == "cache" and same_weights(first.model, again.model)
+    assert again.report.details["train_seconds"] == first.report.details["train_seconds"]
+    other = baselines.retrain(model, data, [1], PROFILE, 0, epochs=3, root=tmp_path)
+    assert other.report.details["source"] == "trained", "another forgotten class is another model"
+    assert other.report.details["key"] != first.report.details["key"]
+    forced = baselines.retrain(model, data, FORGET, PROFILE, 0, epochs=3, root=tmp_path, fresh=True)
+    assert forced.report.details["source"] == "trained"
+    monkeypatch.setenv("MNEMO_RETRAIN", "1")
+    assert baselines.retrain(model, data, FORGET, PROFILE, 0, epochs=3, root=tmp_path).report.details["source"] == "trained"
+
+
+def test_retrain_key_depends_on_settings_classes_and_codes(trained):
+    data, _ = trained
+    codes = train.initial_codes(PROFILE, data, 0)
+    key = baselines.retrain_key(PROFILE, 0, data, [0], codes)
+    assert key == baselines.retrain_key(PROFILE, 0, data, [0], train.initial_codes(PROFILE, data, 0))
+    assert key != baselines.retrain_key(PROFILE.replace(epochs=3), 0, data, [0], codes)
+    assert key != baselines.retrain_key(PROFILE, 0, data, [0, 1], codes)
+    assert key != baselines.retrain_key(PROFILE, 0, data, [0], train.initial_codes(PROFILE, data, 1))
+    assert key != baselines.retrain_key(PROFILE, 1, data, [0], codes)
 
 
 # --------------------------------------------------------------------------- SSD
