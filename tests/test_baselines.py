@@ -372,3 +372,32 @@ def test_bad_forget_sets(trained, bad):
 def make_report_for(method, seconds=0.01, status="ok"):
     """A baseline-style report (used by the registry and benchmark tests)."""
     return baselines.make_report(method, FORGET, seconds, {}, status)
+
+
+# --------------------------------------------------------------------------- shipped retrained models
+
+
+@pytest.mark.parametrize("entry", [e for e in train.shipped_models() if "retrained_without" in e],
+                         ids=lambda e: e["file"])
+def test_a_shipped_retrained_model_is_found_by_retrain_and_matches_its_record(entry, monkeypatch):
+    import os
+    from pathlib import Path
+
+    from mnemo_tutorial.data import load_dataset
+    from mnemo_tutorial.profiles import get_profile
+
+    mirror = os.environ.get("MNEMO_MIRROR")
+    if not mirror or not Path(mirror).exists():
+        pytest.skip("no data mirror (MNEMO_MIRROR)")
+    monkeypatch.delenv("MNEMO_RETRAIN", raising=False)
+    data = load_dataset(entry["dataset"])
+    profile = get_profile(entry["dataset"], entry["profile"])
+    original = train.train_or_load(profile, data, seed=entry["seed"], device="cpu", use_cache=False, progress=False)
+    assert original.source == "pretrained"
+    out = baselines.retrain(original.model, data, entry["retrained_without"], profile, entry["seed"],
+                            codes=original.codes, t_mix=entry["t_mix"], epochs=entry["epochs"], use_cache=False)
+    assert out.report.details["source"] == "pretrained" and out.report.details["key"] == entry["key"]
+    got = evaluate(out.model, data.x_test, data.y_test, entry["retrained_without"], data.num_classes)
+    assert abs(got["E_F"] - entry["E_F"]) <= 0.5, (got["E_F"], entry["E_F"])
+    # the same weights on another CPU may flip one near-tie prediction, no more
+    assert abs(got["accuracy"] - entry["test_accuracy"]) <= 100.0 / entry["n_test"] + 1e-9
