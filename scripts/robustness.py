@@ -14,7 +14,8 @@ norm), ``res_gn_cnn`` (a residual conv network with group norm and SiLU). Each i
 dataset's quick profile (optimizer, learning rate, t_mix; ``--epochs`` replaces its epochs),
 on ``--train-samples`` training images (a seeded random subset: the stored splits may be
 sorted by class), on the CPU. Trained weights are cached
-under ``--cache`` (``--retrain`` ignores the cache).
+under ``--cache`` (default ``<data root>/checkpoints/robustness``, the data root being
+``MNEMO_DATA`` or the checkout's ``data/``; ``--retrain`` ignores the cache).
 
 For each class c: ``forget(model, codes, [c], on_failure="return")`` with every other
 argument left at its default (``--step head``: also ``params`` = the last Linear layer), then E_F and A_R on the first ``--test-samples`` test images,
@@ -22,7 +23,9 @@ the A_R drop against the trained model's accuracy on the same remaining classes,
 lambdas and sign, the tensors moved, the report's status and diagnosis. With
 ``--verify-per-class K``, ``forget`` also gets ``verify=`` K unused training samples per class
 (not among those trained on), so its held-out check can turn silent misses into failures. The issue's target
-for a cell: E_F >= 99 and A_R drop <= 2 points. Results go to ``--out`` (JSON) and a table.
+for a cell: E_F >= 99 and A_R drop <= 2 points. Results go to ``--out`` (JSON) and a table;
+the JSON also records the command, the package version and source hash, torch, the machine
+(CPU model, threads), the date and the wall time of the run.
 """
 from __future__ import annotations
 
@@ -31,8 +34,10 @@ import functools
 import hashlib
 import json
 import platform
+import shlex
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -249,7 +254,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--train-samples", type=int, default=20000)
     p.add_argument("--test-samples", type=int, default=5000)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--cache", default=str(ROOT / "results" / "robustness_cache"), help="trained weights ('' for none)")
+    p.add_argument("--cache", default=None,
+                   help="folder of trained weights (default <data root>/checkpoints/robustness; '' for none)")
     p.add_argument("--retrain", action="store_true", help="train again even where the cache has the weights")
     p.add_argument("--step", default="all", choices=("all", "head"),
                    help="tensors the step may move: all (forget's default) or the last Linear layer")
@@ -274,9 +280,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None, data=None, log: Callable[[str], None] = print) -> dict:
     """Run the suite; ``data`` (an ImageData) replaces the dataset (tests). -> the JSON dict."""
     args = parse_args(argv)
+    t_start = time.perf_counter()
     import torch
 
-    from mnemo_tutorial.data import load_dataset
+    import mnemo_tutorial
+    from mnemo_tutorial.data import data_root, load_dataset
+    from mnemo_tutorial.env import cpu_model, package_source_hash
     from mnemo_tutorial.profiles import get_profile
 
     torch.set_num_threads(args.threads)
@@ -284,10 +293,17 @@ def main(argv: list[str] | None = None, data=None, log: Callable[[str], None] = 
     data, unused = split(full, args.train_samples, args.test_samples, args.seed)
     verify = verify_split(full, unused, args.verify_per_class)
     profile = get_profile(args.dataset, "quick").replace(epochs=args.epochs)
-    out = {"dataset": data.name, "settings": {k: v for k, v in vars(args).items() if k != "cache"},
-           "profile": profile.key_dict(), "machine": platform.processor() or platform.machine(),
-           "torch": torch.__version__, "target": {"E_F": TARGET_EF, "A_R_drop": TARGET_DROP}, "results": {}}
-    cache = Path(args.cache) if args.cache else None
+    command = "python scripts/robustness.py " + " ".join(
+        shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    out = {"dataset": data.name, "command": command.strip(),
+           "settings": {k: v for k, v in vars(args).items() if k != "cache"},
+           "profile": profile.key_dict(), "package_version": mnemo_tutorial.__version__,
+           "package_source_hash": package_source_hash(), "torch": torch.__version__,
+           "python": platform.python_version(), "machine": {
+               "cpu": cpu_model(), "arch": platform.machine(), "torch_threads": torch.get_num_threads()},
+           "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+           "target": {"E_F": TARGET_EF, "A_R_drop": TARGET_DROP}, "results": {}}
+    cache = None if args.cache == "" else Path(args.cache) if args.cache else data_root() / "checkpoints" / "robustness"
     for arch in args.archs:
         t0 = time.perf_counter()
         trained = train_arch(arch, data, profile, args.seed, cache, args.retrain)
@@ -301,11 +317,15 @@ def main(argv: list[str] | None = None, data=None, log: Callable[[str], None] = 
             f"min E_F {s['min_E_F']:6.2f}  max A_R drop {s['max_A_R_drop']:6.2f}  failed {s['failed_classes']}  "
             f"silent {s['silent_misses']} (without verify {s['silent_without_verify']})  (test acc {rows[0]['accuracy_before']:.2f}, {trained['source']}, "
             f"train {trained['train_seconds']:.0f} s)")
+    out["wall_seconds"] = time.perf_counter() - t_start
+    out["forget_seconds"] = sum(r["ms"] for res in out["results"].values() for r in res["classes"]) / 1000
+    out["train_seconds"] = sum(res["train_seconds"] for res in out["results"].values() if res["source"] == "trained")
     suffix = ("" if args.step == "all" else f"_{args.step}") + (f"_verify{args.verify_per_class}" if verify else "")
     path = Path(args.out or ROOT / "results" / f"robustness_{data.name}{suffix}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=1, default=str))
-    log(f"wrote {path}")
+    log(f"wrote {path} ({out['wall_seconds']:.0f} s wall: training {out['train_seconds']:.0f} s, "
+        f"forgetting {out['forget_seconds']:.1f} s)")
     return out
 
 

@@ -112,3 +112,41 @@ def test_verify_samples_come_from_unused_training_data(tmp_path):
     for r in out["results"]["ln_mlp"]["classes"]:
         assert r["verification"]["samples"] == 15
         assert r["status"] == ("ok" if r["criterion_met"] and r["verification"]["ok"] else "failed")
+
+
+def _state(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+@pytest.mark.parametrize("arch", robustness.ARCHS)
+def test_same_seed_gives_bit_identical_weights(arch):
+    # two trainings with one seed: equal parameters and buffers (batch-norm running statistics
+    # and batch counters included), bit for bit; another seed gives other weights
+    from mnemo_tutorial.profiles import get_profile
+
+    data = blobs(shape=(3, 8, 8))
+    profile = get_profile("cifar10", "quick").replace(epochs=2)  # SGD, cosine, crop + flip, t_mix 0.3
+    runs = [_state(robustness.train_arch(arch, data, profile, seed, None, False)["model"]) for seed in (3, 3, 4)]
+    assert runs[0].keys() == runs[1].keys()
+    assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0]), [k for k in runs[0] if not torch.equal(runs[0][k], runs[1][k])]
+    assert not all(torch.equal(runs[0][k], runs[2][k]) for k in runs[0])
+    if arch == "bn_cnn":
+        assert any(k.endswith("running_var") for k in runs[0])
+
+
+def test_same_seed_gives_bit_identical_weights_for_the_zoos_batch_norm_resnet():
+    from mnemo_tutorial.codes import MnemonicCodes
+    from mnemo_tutorial.profiles import get_profile
+    from mnemo_tutorial.train import initial_model, profile_augment, train_model
+
+    data = blobs(shape=(3, 8, 8))
+    profile = get_profile("cifar10", "quick").replace(epochs=2, model_kwargs={"widths": (4, 8), "blocks": (1, 1)})
+    states = []
+    for seed in (5, 5):
+        model = initial_model(profile, 3, seed=seed)
+        codes = MnemonicCodes.random(3, (3, 8, 8), seed=seed)
+        train_model(model, data.x_train, data.y_train, codes, profile, seed=seed, device="cpu",
+                    augment=profile_augment(profile), progress=False)
+        states.append(_state(model))
+    assert any("bn" in k and k.endswith("running_mean") for k in states[0])
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
