@@ -133,15 +133,19 @@ def run_sweep(dataset: str, profile: str, params: str | None, workdir: Path) -> 
 
 
 def summarise_sweep(report: dict) -> dict:
-    """Accuracy before, min E_F, min A_R, median forget ms, train seconds, device."""
-    rows = report.get("results", [])
-    ms = sorted(1000 * r["seconds"] for r in rows) if rows else []
+    """Accuracy before, min E_F, min A_R, median forget ms, failed classes, train seconds,
+    model source and device, from the CLI's ``sweep`` report (keys ``before``, ``classes``,
+    ``median_forget_seconds``, ``failed``)."""
+    rows = report.get("classes", [])
+    e_f = [r["E_F"] for r in rows if r.get("E_F") is not None]
+    a_r = [r["A_R"] for r in rows if r.get("A_R") is not None]
+    median = report.get("median_forget_seconds")
     return {
-        "accuracy_before": report.get("original", {}).get("accuracy"),
-        "min_E_F": min((r["E_F"] for r in rows), default=None),
-        "min_A_R": min((r["A_R"] for r in rows), default=None),
-        "median_forget_ms": ms[len(ms) // 2] if ms else None,
-        "failed_classes": [r.get("class") for r in rows if r.get("status") not in (None, "ok")],
+        "accuracy_before": report.get("before", {}).get("accuracy"),
+        "min_E_F": min(e_f, default=None),
+        "min_A_R": min(a_r, default=None),
+        "median_forget_ms": None if median is None else 1000 * median,
+        "failed_classes": [r.get("forget") for r in rows if r.get("status") != "ok"],
         "train_seconds": report.get("train_seconds"),
         "model_source": report.get("model_source"),
         "device": report.get("device"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -76,16 +77,25 @@ def test_stand_ins_replace_missing_jupyter_modules(tmp_path):
     assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-2000:]
 
 
-def test_sweep_summary_reads_the_cli_report():
+def test_sweep_summary_reads_the_cli_report(tmp_path):
+    """The summary of a real ``sweep`` report (a one-epoch model, so that it trains in seconds)."""
     gc = _load()
-    report = {"original": {"accuracy": 98.0}, "train_seconds": 12.5, "model_source": "pretrained",
-              "device": "cuda (H100)", "results": [
-                  {"class": 0, "E_F": 100.0, "A_R": 97.9, "seconds": 0.010, "status": "ok"},
-                  {"class": 1, "E_F": 99.0, "A_R": 98.5, "seconds": 0.030, "status": "failed"},
-                  {"class": 2, "E_F": 100.0, "A_R": 97.1, "seconds": 0.020, "status": "ok"}]}
-    s = gc.summarise_sweep(report)
-    assert (s["min_E_F"], s["min_A_R"], s["median_forget_ms"]) == (99.0, 97.1, 20.0)
-    assert s["failed_classes"] == [1] and s["accuracy_before"] == 98.0
+    report = tmp_path / "sweep.json"
+    env = {**os.environ, "MNEMO_DATA": str(tmp_path / "data"), "OMP_NUM_THREADS": "1"}
+    if not os.environ.get("MNEMO_MIRROR"):
+        pytest.skip("no data mirror (MNEMO_MIRROR)")
+    done = subprocess.run([sys.executable, "-m", "mnemo_tutorial", "sweep", "--dataset", "mnist", "--epochs", "1",
+                           "--device", "cpu", "--no-progress", "--report", str(report)],
+                          capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+    assert done.returncode in (0, 3), done.stderr[-2000:]
+    raw = json.loads(report.read_text())
+    s = gc.summarise_sweep(raw)
+    assert s["accuracy_before"] == raw["before"]["accuracy"] and 50 < s["accuracy_before"] <= 100
+    ok = [r for r in raw["classes"] if r["status"] == "ok"]
+    assert s["min_E_F"] == min(r["E_F"] for r in raw["classes"] if r.get("E_F") is not None)
+    assert 0 < s["median_forget_ms"] < 60_000 and s["device"] == "cpu" and s["model_source"] == "trained"
+    assert len(s["failed_classes"]) == len(raw["classes"]) - len(ok) == len(raw["failed"])
+    assert s["train_seconds"] > 0
 
 
 def test_refuses_to_run_without_cuda_unless_asked():
