@@ -70,6 +70,18 @@ def perturbation_explorer(
     )
 
 
+def _status_line(report: Any) -> str:
+    """"status: ok", or "status: failed" with what failed and the code margins after the step."""
+    if report.status == "ok":
+        return "status: ok"
+    diag = report.details.get("diagnosis")
+    if not diag:
+        return "status: failed"
+    what = "the held-out check failed" if diag["criterion_met"] else f"not met: {diag['criterion']}"
+    return (f"status: failed ({what}; forget-code margin {diag['forget_code_margin']['after']:.3g}, "
+            f"remaining-code margin {diag['remaining_code_margin']['after']:.3g})")
+
+
 def forget_explorer(
     model: nn.Module,
     codes: Any,
@@ -86,14 +98,16 @@ def forget_explorer(
     x (N, *input_shape), y (N,): the evaluation split. Each choice runs
     :func:`mnemo_tutorial.unlearn.forget` (with ``forget_kwargs``) on ``model``, which is left
     unchanged; results are cached per class. The tensors may live on any device (evaluation
-    and forgetting move them to the model's).
+    and forgetting move them to the model's). A step whose criterion is not met is shown with
+    its status "failed" and the code margins (``on_failure="return"`` unless ``forget_kwargs``
+    sets it), not raised: exploring settings that fail is part of exploring.
     """
     if not 0 <= int(start) < num_classes:
         raise ValueError(f"start must be a class index in 0..{num_classes - 1}; got {start!r}")
     names = list(class_names) if class_names is not None else [str(c) for c in range(num_classes)]
     before = evaluate(model, x, y, (), num_classes)["per_class"]
     cache: dict[int, tuple[dict, Any]] = {}
-    kw = dict(forget_kwargs or {})
+    kw = {"on_failure": "return", **(forget_kwargs or {})}
 
     def show(target: int) -> None:
         if target not in cache:
@@ -108,6 +122,7 @@ def forget_explorer(
         plt.show()
         print(f"forgot class {names[target]} in {1000 * rep.seconds:.0f} ms")
         print(f"lambda1 = {rep.lambda1:.3g}, lambda2 = {rep.lambda2:.3g}, sign {rep.sign:+d} ({rep.selection})")
+        print(_status_line(rep))
 
     return widgets.interactive(
         show,

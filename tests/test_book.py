@@ -238,3 +238,20 @@ def test_docstring_extension_escapes_shapes_only():
     assert escape_stars("w <- w + s * a * eta") == "w <- w + s * a * eta"
     assert fix_lines(["Items:", "  * a", "    more", "After."]) == ["Items:", "  * a", "    more", "", "After."]
     assert fix_lines(["Example::", "", "    f(*args)"]) == ["Example::", "", "    f(*args)"]
+
+
+def test_forget_explorer_shows_a_failed_step_instead_of_raising(capsys):
+    from mnemo_tutorial import MnemonicCodes, widgets
+    from mnemo_tutorial.models import MLP
+
+    torch.manual_seed(0)
+    model = MLP(in_features=16, hidden=8, num_classes=3)
+    codes = MnemonicCodes.random(3, (1, 4, 4), seed=0)
+    x, y = torch.rand(30, 1, 4, 4), torch.arange(30) % 3
+    # lambdas far too small to move anything: the fixed selection's criterion cannot be met
+    widgets.forget_explorer(model, codes, x, y, num_classes=3, start=1, forget_kwargs={"lambdas": (1e-12, 1e-12)})
+    out = capsys.readouterr().out
+    assert "status: failed (not met:" in out and "forget-code margin" in out, out
+    widgets.forget_explorer(model, codes, x, y, num_classes=3, forget_kwargs={"lambdas": (1e-12, 1e-12), "on_failure": "raise"})
+    assert "status:" not in capsys.readouterr().out  # the caller's on_failure wins: the step raised
+    plt.close("all")
