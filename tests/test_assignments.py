@@ -520,3 +520,31 @@ def test_checks_pass_solution_and_reject_wrong_answers(name, question, generated
                 rejected_by[case].append(label)
     weak = {case: labels for case, labels in rejected_by.items() if len(labels) < 2}
     assert not weak, f"{name} {question}: test cases rejecting fewer than two wrong implementations: {weak}"
+
+
+def test_q5_public_check_grades_the_test_split_not_forgets_own_criterion():
+    """The shipped public check of forgetting q5 grades E_F and A_R on x_test, y_test: a step
+    whose criterion on the codes is not met is graded, not raised as ForgetFailed."""
+    import torch
+
+    from mnemo_tutorial import MnemonicCodes, forget
+    from mnemo_tutorial.models import MLP
+
+    path = Path(__file__).resolve().parents[1] / "mnemo_tutorial" / "assignment_tests" / "forgetting" / "q5.py"
+    torch.manual_seed(0)
+    model = MLP(in_features=16, hidden=8, num_classes=10)
+    codes = MnemonicCodes.random(10, (1, 4, 4), seed=0)
+    x_test = torch.rand(200, 1, 4, 4)
+    with torch.no_grad():
+        y_test = model(x_test).argmax(1)  # A_R 100 %
+    y_test[torch.nonzero(y_test != 3).flatten()[:20]] = 3  # digit 3 never predicted as 3: E_F 100 %
+
+    def choose_lambdas(model, codes, forget):
+        return 1e-12, 1e-12, 1  # moves (almost) nothing
+
+    rep = forget(model, codes, [3], lambdas=(1e-12, 1e-12), sign=1, on_failure="return").report
+    assert rep.status == "failed"  # the untrained model's codes fail forget's criterion
+    test_file = otter_test_files.ExceptionTestFile.from_file(str(path))
+    test_file.run(dict(choose_lambdas=choose_lambdas, model=model, codes=codes, x_test=x_test, y_test=y_test))
+    results = test_file.test_case_results
+    assert results and all(r.passed for r in results), [r.message for r in results]
