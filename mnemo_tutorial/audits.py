@@ -21,21 +21,8 @@ from torch import nn
 
 from .data import ImageData
 from .checks import check_forget_classes
-from .metrics import batched_eval, membership_inference_auc, predict
+from .metrics import batched_eval, class_mask, membership_inference_auc, predict, sample_indices
 from .utils import module_device
-
-
-def _forget_mask(y: torch.Tensor, classes: Sequence[int]) -> torch.Tensor:
-    """(N,) bool on the CPU: which labels y (N,) (any device) are forgotten classes."""
-    y = y.cpu()
-    return torch.isin(y, torch.as_tensor(list(classes), dtype=y.dtype))
-
-
-def _pick(mask: torch.Tensor, k: int | None, gen: torch.Generator) -> torch.Tensor:
-    """Up to ``k`` random CPU indices where ``mask`` is True (all of them, shuffled, if k is None)."""
-    idx = torch.nonzero(mask.cpu()).flatten()
-    idx = idx[torch.randperm(idx.numel(), generator=gen)]
-    return idx if k is None else idx[:k]
 
 
 # --------------------------------------------------------------------------- membership inference
@@ -65,8 +52,8 @@ def membership_auc(
     """
     classes = check_forget_classes(forget, data.num_classes)
     gen = torch.Generator().manual_seed(int(seed))
-    non = _pick(_forget_mask(data.y_test, classes), samples, gen)
-    mem = _pick(_forget_mask(data.y_train, classes), non.numel(), gen)
+    non = sample_indices(class_mask(data.y_test, classes), samples, gen)
+    mem = sample_indices(class_mask(data.y_train, classes), non.numel(), gen)
     return membership_inference_auc(model, data.x_train[mem], data.y_train[mem], data.x_test[non], data.y_test[non])
 
 
@@ -93,6 +80,7 @@ def probe_features(
     """Fit a multiclass logistic regression on features (N, D) -> labels (N,) (any device) and report
     test accuracies in percent: ``forget_acc`` (on the forgotten classes' samples: the
     probe reads them out as their own class), ``remain_acc`` and ``accuracy`` (all)."""
+    # imported here: scikit-learn's linear models load SciPy's optimisers, which only the probe needs
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
@@ -138,8 +126,8 @@ def linear_probe(
     """
     classes = check_forget_classes(forget, data.num_classes)
     gen = torch.Generator().manual_seed(int(seed))
-    tr = _pick(torch.ones(len(data.y_train), dtype=torch.bool), train_samples, gen)
-    te = _pick(torch.ones(len(data.y_test), dtype=torch.bool), test_samples, gen)
+    tr = sample_indices(torch.ones(len(data.y_train), dtype=torch.bool), train_samples, gen)
+    te = sample_indices(torch.ones(len(data.y_test), dtype=torch.bool), test_samples, gen)
     return probe_features(
         extract_features(model, data.x_train[tr]), data.y_train[tr],
         extract_features(model, data.x_test[te]), data.y_test[te], classes, C=C, max_iter=max_iter,
@@ -197,10 +185,10 @@ def relearn_time(
     classes = check_forget_classes(forget, data.num_classes)
     _check_relearn_args(threshold, max_steps, forget_samples, retain_samples, lr)
     gen = torch.Generator().manual_seed(int(seed))
-    f_tr = _forget_mask(data.y_train, classes)
-    idx = torch.cat([_pick(f_tr, int(forget_samples), gen), _pick(~f_tr, int(retain_samples), gen)])
-    f_te = _forget_mask(data.y_test, classes)
-    ev, ev_r = _pick(f_te, eval_samples, gen), _pick(~f_te, eval_samples, gen)
+    f_tr = class_mask(data.y_train, classes)
+    idx = torch.cat([sample_indices(f_tr, int(forget_samples), gen), sample_indices(~f_tr, int(retain_samples), gen)])
+    f_te = class_mask(data.y_test, classes)
+    ev, ev_r = sample_indices(f_te, eval_samples, gen), sample_indices(~f_te, eval_samples, gen)
     work = copy.deepcopy(model)
     dev = module_device(work)
     x, y = data.x_train[idx].to(dev), data.y_train[idx].to(dev)

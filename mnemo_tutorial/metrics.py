@@ -40,6 +40,21 @@ def batched_eval(
     return torch.cat(out)
 
 
+def class_mask(y: torch.Tensor, classes: Sequence[int]) -> torch.Tensor:
+    """(N,) bool on the CPU: which labels y (N,) (any device) are in ``classes``."""
+    y = y.cpu()
+    return torch.isin(y, torch.as_tensor(list(classes), dtype=y.dtype))
+
+
+def sample_indices(mask: torch.Tensor, k: int | None, generator: torch.Generator) -> torch.Tensor:
+    """Up to ``k`` random CPU indices where ``mask`` (N,) is True, drawn from ``generator`` (a
+    CPU generator); all of them, shuffled, if k is None. The one index-sampling helper of the
+    audits (the baselines' ``_subsample`` of ``nonzero(mask)`` draws the same indices)."""
+    idx = torch.nonzero(mask.cpu()).flatten()
+    idx = idx[torch.randperm(idx.numel(), generator=generator)]
+    return idx if k is None else idx[:k]
+
+
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
     """Predicted classes (N,) int64 on CPU for inputs x (N, *input_shape) on any device; the
     model's mode is restored."""

@@ -19,6 +19,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from .checks import check_choice
+
 # The classifier head of the convolutional models: on them the one-shot step forgets a class
 # without hurting the others only when it moves these tensors (see the CIFAR-10 chapter).
 HEAD: tuple[str, ...] = ("fc.weight", "fc.bias")
@@ -45,11 +47,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
-
-
-def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -84,9 +81,9 @@ class Profile:
             raise ValueError(f"batch_size must be a positive integer; got {self.batch_size!r}")
         if not 0.0 <= float(self.t_mix) <= 1.0:
             raise ValueError(f"t_mix must be a probability in [0, 1]; got {self.t_mix!r}")
-        _choice("optimizer", self.optimizer, OPTIMIZERS)
-        _choice("schedule", self.schedule, SCHEDULES)
-        _choice("code_dist", self.code_dist, CODE_DISTRIBUTIONS)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_choice("code_dist", self.code_dist, CODE_DISTRIBUTIONS)
 
     def model_options(self) -> dict[str, Any]:
         """``model_kwargs`` as a dict for ``make_model(profile.model, **profile.model_options())``."""

@@ -187,3 +187,19 @@ def test_batched_eval_chunks_and_restores_the_mode():
     assert model.training  # restored on error too
     with pytest.raises(ValueError, match="same first dimension"):
         batched_eval(model, lambda a, b: a, x, y[:3])
+
+
+def test_class_mask_and_sample_indices():
+    from mnemo_tutorial.metrics import class_mask, sample_indices
+
+    y = torch.tensor([0, 1, 2, 1, 0, 2, 1])
+    mask = class_mask(y, [1, 2])
+    assert mask.tolist() == [False, True, True, True, False, True, True]
+    every = sample_indices(mask, None, torch.Generator().manual_seed(3))
+    assert sorted(every.tolist()) == [1, 2, 3, 5, 6]
+    some = sample_indices(mask, 2, torch.Generator().manual_seed(3))
+    assert some.tolist() == every[:2].tolist()  # the same draw, cut
+    # the same indices as shuffling nonzero(mask) with the same generator (the baselines' way)
+    idx = torch.nonzero(mask).flatten()
+    assert every.tolist() == idx[torch.randperm(idx.numel(), generator=torch.Generator().manual_seed(3))].tolist()
+    assert sample_indices(class_mask(y, [5]), 4, torch.Generator()).numel() == 0

@@ -429,3 +429,13 @@ def test_validation_split_without_the_forgotten_class_and_tensors_that_cannot_mo
         const.fc2.weight.zero_()
     with pytest.raises(ForgetFailed):
         forget(const, codes, [1], params=["fc1.weight", "fc1.bias"])
+
+
+def test_forget_defaults_are_the_default_forget_settings():
+    """profiles.ForgetSettings (torch-free) repeats forget's defaults; they must not drift apart."""
+    import inspect
+
+    from mnemo_tutorial.profiles import ForgetSettings
+
+    defaults = {k: p.default for k, p in inspect.signature(forget).parameters.items()}
+    assert ForgetSettings().forget_kwargs() == {k: defaults[k] for k in ("paper_lambdas", "params", "margin")}
