@@ -533,7 +533,7 @@ def _select(model: nn.Module, work: nn.Module, codes: torch.Tensor, eta: ParamDi
 def _verify(model: nn.Module, new: nn.Module, split: tuple[torch.Tensor, torch.Tensor], classes: list[int], tolerance: float) -> dict:
     """E_F and A_R (percent) of ``new`` and A_R of ``model`` on held-out (x, y); ok when A_R drops
     by at most ``tolerance`` points and E_F >= 100 - ``tolerance`` (if forget samples are present)."""
-    from .metrics import predict
+    from .metrics import predict  # here: metrics loads scikit-learn, which forget needs only for verify=
 
     x, y = split
     y = y.cpu()
