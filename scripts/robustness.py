@@ -25,7 +25,7 @@ lambdas and sign, the tensors moved, the report's status and diagnosis. With
 (not among those trained on), so its held-out check can turn silent misses into failures. The issue's target
 for a cell: E_F >= 99 and A_R drop <= 2 points. Results go to ``--out`` (JSON) and a table;
 the JSON also records the command, the package version and source hash, torch, the machine
-(CPU model, threads), the date and the wall time of the run.
+(CPU model, threads), the date, and the wall and CPU time of the run.
 """
 from __future__ import annotations
 
@@ -280,7 +280,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None, data=None, log: Callable[[str], None] = print) -> dict:
     """Run the suite; ``data`` (an ImageData) replaces the dataset (tests). -> the JSON dict."""
     args = parse_args(argv)
-    t_start = time.perf_counter()
+    t_start, cpu_start = time.perf_counter(), time.process_time()
     import torch
 
     import mnemo_tutorial
@@ -318,14 +318,18 @@ def main(argv: list[str] | None = None, data=None, log: Callable[[str], None] = 
             f"silent {s['silent_misses']} (without verify {s['silent_without_verify']})  (test acc {rows[0]['accuracy_before']:.2f}, {trained['source']}, "
             f"train {trained['train_seconds']:.0f} s)")
     out["wall_seconds"] = time.perf_counter() - t_start
+    out["cpu_seconds"] = time.process_time() - cpu_start  # this process, all threads
     out["forget_seconds"] = sum(r["ms"] for res in out["results"].values() for r in res["classes"]) / 1000
-    out["train_seconds"] = sum(res["train_seconds"] for res in out["results"].values() if res["source"] == "trained")
+    # training time as recorded when each model was trained (now or, for a cached model, before)
+    out["train_seconds"] = sum(res["train_seconds"] for res in out["results"].values())
+    out["trained_this_run"] = [a for a, res in out["results"].items() if res["source"] == "trained"]
     suffix = ("" if args.step == "all" else f"_{args.step}") + (f"_verify{args.verify_per_class}" if verify else "")
     path = Path(args.out or ROOT / "results" / f"robustness_{data.name}{suffix}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=1, default=str))
-    log(f"wrote {path} ({out['wall_seconds']:.0f} s wall: training {out['train_seconds']:.0f} s, "
-        f"forgetting {out['forget_seconds']:.1f} s)")
+    log(f"wrote {path} ({out['wall_seconds']:.0f} s wall, {out['cpu_seconds']:.0f} s CPU; forgetting "
+        f"{out['forget_seconds']:.1f} s; training recorded {out['train_seconds']:.0f} s, "
+        f"trained now: {', '.join(out['trained_this_run']) or 'none'})")
     return out
 
 

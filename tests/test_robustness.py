@@ -150,3 +150,20 @@ def test_same_seed_gives_bit_identical_weights_for_the_zoos_batch_norm_resnet():
         states.append(_state(model))
     assert any("bn" in k and k.endswith("running_mean") for k in states[0])
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+
+
+def test_json_names_command_version_machine_date_and_times(tmp_path):
+    import mnemo_tutorial
+    from mnemo_tutorial.env import cpu_model
+
+    argv = ["--archs", "ln_mlp", "--epochs", "1", "--train-samples", "120", "--test-samples", "30",
+            "--cache", str(tmp_path / "c"), "--out", str(tmp_path / "p.json")]
+    robustness.main(argv, data=blobs(), log=lambda _: None)
+    out = json.loads((tmp_path / "p.json").read_text())
+    assert out["command"] == "python scripts/robustness.py " + " ".join(argv)
+    assert out["package_version"] == mnemo_tutorial.__version__ and len(out["package_source_hash"]) == 16
+    assert out["machine"]["cpu"] == cpu_model() and out["machine"]["torch_threads"] == 1
+    assert out["date"][:2] == "20" and out["trained_this_run"] == ["ln_mlp"]
+    assert out["wall_seconds"] > 0 and out["cpu_seconds"] > 0 and out["train_seconds"] > 0
+    again = robustness.main(argv, data=blobs(), log=lambda _: None)
+    assert again["trained_this_run"] == [] and again["train_seconds"] == out["train_seconds"]
