@@ -1,6 +1,9 @@
 """Command line: ``python -m mnemo_tutorial {train,forget,sweep,bench} ...``.
 
-``train`` trains (or loads) a profile's model and reports its test accuracy; ``forget``
+``train`` trains (or loads) a profile's model and reports its test accuracy; under
+``torchrun --standalone --nproc_per_node=K -m mnemo_tutorial train ...`` it trains with
+DistributedDataParallel on K processes (rank 0 writes the checkpoint and the report), and
+``forget``, ``sweep`` and ``bench`` take that model with ``--checkpoint PATH``; ``forget``
 forgets the given classes, prints a before/after table; ``sweep`` forgets each class in turn
 from the same trained model; ``bench`` compares every unlearning method on one trained model.
 Every JSON report states the device used and where the model came from (trained, cache or
@@ -9,7 +12,7 @@ pretrained).
 Exit status: 0 success; 1 the data is missing (or a mirror file is corrupt), one line saying
 what to put where; 2 bad command-line input, one line naming the argument and what is
 allowed, given before any data is read (``--params`` names are checked against the model,
-once loaded) and, except for ``bench --methods`` (checked against
+and a ``--checkpoint`` against the settings it was trained with, once loaded) and, except for ``bench --methods`` (checked against
 the method registry) and ``--device cuda`` without a GPU, before torch is imported; 3
 forgetting did not meet its criterion (the report is still written, with the diagnosis).
 Any other error is a bug and shows its traceback.
@@ -142,6 +145,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
+def _checkpoint_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", default=None,
+                   help="use the model in this checkpoint file (e.g. the one a torchrun training reported); "
+                        "it must have been trained with the given --dataset, --profile, --epochs and --seed")
+
+
 def _forget_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--selection", choices=SELECTIONS, default="data-free",
                    help="lambda choice: data-free (codes only, default), validation (a small split of the "
@@ -183,13 +192,16 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p_train)
     p_forget = sub.add_parser("forget", help="forget one or more classes from a trained model")
     _common(p_forget)
+    _checkpoint_option(p_forget)
     p_forget.add_argument("--forget", required=True, type=_int_list, help="class(es) to forget, e.g. 3 or 3,8")
     _forget_options(p_forget)
     p_sweep = sub.add_parser("sweep", help="forget each class in turn from one trained model")
     _common(p_sweep)
+    _checkpoint_option(p_sweep)
     _forget_options(p_sweep)
     p_bench = sub.add_parser("bench", help="compare unlearning methods on one trained model")
     _common(p_bench)
+    _checkpoint_option(p_bench)
     _bench_options(p_bench)
     return parser
 
@@ -201,6 +213,42 @@ def _usage(argument: str, exc: Exception) -> UsageError:
     return UsageError(f"argument {argument}: {str(exc)}")
 
 
+def launch_world_size() -> int:
+    """The number of processes ``torchrun`` started (``WORLD_SIZE``; 1 without it), read
+    without torch. Raises :class:`UsageError` for a value that is not a positive integer."""
+    text = os.environ.get("WORLD_SIZE")
+    if text is None:
+        return 1
+    try:
+        world = int(text)
+    except ValueError:
+        world = 0
+    if world < 1:
+        raise UsageError(f"WORLD_SIZE (set by torchrun) must be a positive integer; got {text!r}")
+    return world
+
+
+def _validate_launch(args: argparse.Namespace) -> None:
+    """Several processes only for ``train``, with a batch that splits evenly over them; a
+    ``--checkpoint`` that exists and no ``--retrain`` beside it."""
+    world = launch_world_size()
+    if world > 1 and args.command != "train":
+        raise UsageError(f"{args.command} runs in one process; train with torchrun, then run "
+                         f"'python -m mnemo_tutorial {args.command} ... --checkpoint PATH' without it "
+                         f"(WORLD_SIZE is {world})")
+    if world > 1:
+        batch = get_settings(args.dataset, args.profile).train.batch_size
+        if batch % world:
+            raise UsageError(f"--nproc_per_node: the {args.profile} profile's batch size {batch} must be a "
+                             f"multiple of the number of processes; got {world}")
+    checkpoint = getattr(args, "checkpoint", None)
+    if checkpoint is not None:
+        if not Path(checkpoint).is_file():
+            raise UsageError(f"argument --checkpoint: no such file: {checkpoint}")
+        if args.retrain:
+            raise UsageError("argument --retrain: not with --checkpoint (the checkpoint is the model to use)")
+
+
 def validate(args: argparse.Namespace) -> argparse.Namespace:
     """Check everything that can be checked without data or torch; fill in the defaults that
     come from the environment (profile, device). Raises :class:`UsageError`."""
@@ -210,6 +258,7 @@ def validate(args: argparse.Namespace) -> argparse.Namespace:
         raise UsageError(f"argument {source}: must be one of {', '.join(profile_names(args.dataset))} "
                          f"for {args.dataset}; got {profile!r}")
     args.profile = profile
+    _validate_launch(args)
     if args.device is None:
         try:
             args.device = env.check_device_name(os.environ.get("MNEMO_DEVICE", "auto") or "auto")
@@ -250,13 +299,25 @@ def _select_device(name: str) -> torch.device:
 
 
 def _prepare(args: argparse.Namespace) -> tuple[Settings, Profile, data_mod.ImageData, TrainResult, torch.device]:
-    """Settings, data and the trained model (trained, loaded from the cache or shipped)."""
-    from .train import train_or_load
+    """Settings, data and the trained model (trained, loaded from the cache or shipped, or
+    read from ``--checkpoint``). Under torchrun, joins the process group first; rank 0 reads
+    the data first (it may copy it from the mirror), the other ranks after it."""
+    from . import distributed
+    from .train import load_trained, train_or_load
 
     settings = get_settings(args.dataset, args.profile)
     profile = settings.train if args.epochs is None else settings.train.replace(epochs=args.epochs)
     device = _select_device(args.device)
-    data = data_mod.load_dataset(args.dataset)
+    distributed.setup(device)
+    device = distributed.rank_device(device)
+    with distributed.main_first():
+        data = data_mod.load_dataset(args.dataset)
+    if getattr(args, "checkpoint", None) is not None:
+        try:
+            trained = load_trained(args.checkpoint, profile, data, seed=args.seed, device=device)
+        except ValueError as exc:
+            raise _usage("--checkpoint", exc) from None
+        return settings, profile, data, trained, device
     trained = train_or_load(profile, data, seed=args.seed, device=device, retrain=args.retrain,
                             progress=not args.no_progress)
     return settings, profile, data, trained, device
@@ -339,16 +400,24 @@ def _fmt(v: float | None, spec: str = "6.2f") -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """Train (or load) the model and report its test accuracy."""
+    """Train (or load) the model and report its test accuracy; under torchrun, rank 0 alone
+    evaluates, prints and writes the report."""
+    from . import distributed
     from .metrics import evaluate
 
     settings, profile, data, trained, device = _prepare(args)
+    world = distributed.world_size()
+    if not distributed.is_main():
+        return 0
     acc = evaluate(trained.model, data.x_test, data.y_test, (), data.num_classes)
-    report = {"dataset": data.name, "profile": profile.name, "world_size": 1, "seed": args.seed,
-              "epochs": profile.epochs, **_model_block(trained, device),
+    report = {"dataset": data.name, "profile": profile.name, "world_size": world,
+              "backend": distributed.backend(), "batch_size": profile.batch_size,
+              "batch_size_per_process": profile.batch_size // world, "seed": args.seed,
+              "epochs": profile.epochs, **_model_block(trained, device), "key": trained.key,
               "test_accuracy": acc["accuracy"], "per_class": acc["per_class"]}
     print(_header(args, profile, data, report))
-    print(f"test accuracy {acc['accuracy']:.2f} %; checkpoint {report['checkpoint']}")
+    print(f"{world} process{'es' if world > 1 else ''}; test accuracy {acc['accuracy']:.2f} %; "
+          f"checkpoint {report['checkpoint']}")
     _write(args, report)
     return 0
 
@@ -494,6 +563,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _leave_group() -> None:
+    """Leave torchrun's process group, if this run joined one (torch is loaded by then)."""
+    if "mnemo_tutorial.distributed" in sys.modules:
+        sys.modules["mnemo_tutorial.distributed"].teardown()
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "train": cmd_train, "forget": cmd_forget, "sweep": cmd_sweep, "bench": cmd_bench,
 }
@@ -503,7 +578,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (see the module docstring)."""
     try:
         args = validate(build_parser().parse_args(argv))
-        return COMMANDS[args.command](args)
+        try:
+            return COMMANDS[args.command](args)
+        finally:
+            _leave_group()
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

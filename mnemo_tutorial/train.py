@@ -17,12 +17,14 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Iterator
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 
+from . import distributed
 from .augment import random_crop_flip
 from .codes import MnemonicCodes
 from .data import ImageData, data_root
@@ -58,6 +60,7 @@ class TrainResult:
     trained_on: str = ""
     history: list[dict[str, float]] = field(default_factory=list)
     checkpoint: Path | None = None
+    world_size: int = 1
 
     @property
     def from_cache(self) -> bool:
@@ -88,17 +91,57 @@ def _optimizer(model: nn.Module, profile: Profile) -> torch.optim.Optimizer:
     raise ValueError(f"profile.optimizer must be 'sgd', 'adam' or 'adamw'; got {profile.optimizer!r}")
 
 
-def _scheduler(opt: torch.optim.Optimizer, profile: Profile, n: int) -> torch.optim.lr_scheduler.LRScheduler | None:
+def _scheduler(opt: torch.optim.Optimizer, profile: Profile, steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler | None:
     """Cosine decay per step down to 0 at the last step (``schedule="cosine"``), else None."""
     if profile.schedule != "cosine":
         return None
-    total = math.ceil(n / profile.batch_size) * profile.epochs
+    total = steps_per_epoch * profile.epochs
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+
+
+class EpochBatches(Sampler[list[int]]):
+    """The sample indices of each step of one epoch, for this rank.
+
+    Every epoch draws a permutation of ``range(n)`` from ``generator`` (the same on every rank,
+    as all ranks seed it alike), keeps this rank's shard (:func:`mnemo_tutorial.distributed.shard`)
+    and cuts it into batches of ``batch_size``. The permutation is drawn when the epoch's first
+    batch is asked for. Used as the ``batch_sampler`` of a ``DataLoader`` (streaming) and by
+    the in-memory path alike, so both see the same batches.
+    """
+
+    def __init__(self, n: int, batch_size: int, generator: torch.Generator, rank: int = 0, world: int = 1):
+        if n < world:
+            raise ValueError(f"need at least one sample per process; got {n} samples for {world} processes")
+        self.n, self.batch_size, self.generator, self.rank, self.world = n, batch_size, generator, rank, world
+
+    def index_batches(self) -> Iterator[torch.Tensor]:
+        order = distributed.shard(torch.randperm(self.n, generator=self.generator), self.rank, self.world)
+        for start in range(0, order.shape[0], self.batch_size):
+            yield order[start : start + self.batch_size]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for idx in self.index_batches():
+            yield idx.tolist()
+
+    def __len__(self) -> int:
+        return math.ceil((self.n // self.world) / self.batch_size)
+
+
+class _InMemory:
+    """One epoch of batches from tensors already on the training device."""
+
+    def __init__(self, sampler: EpochBatches, x: torch.Tensor, y: torch.Tensor):
+        self.sampler, self.x, self.y = sampler, x, y
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for idx in self.sampler.index_batches():
+            idx = idx.to(self.x.device)
+            yield self.x[idx], self.y[idx]
 
 
 @dataclass
 class _Loop:
-    """What one epoch needs besides the data."""
+    """What one epoch needs besides the data. ``gen`` draws the augmentation and the code mixing."""
 
     model: nn.Module
     codes: MnemonicCodes
@@ -131,22 +174,66 @@ def _step(loop: _Loop, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor
     return loss.detach() * yb.shape[0], (logits.detach().argmax(1) == yb).sum()
 
 
-def _epoch(loop: _Loop, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    """One pass over (x, y) in a random order; returns (mean loss, train accuracy in %)."""
-    n = x.shape[0]
-    perm = torch.randperm(n, generator=loop.gen).to(x.device)
-    loss_sum = torch.zeros((), device=x.device)
-    correct = torch.zeros((), device=x.device, dtype=torch.long)
-    for start in range(0, n, loop.profile.batch_size):
-        idx = perm[start : start + loop.profile.batch_size]
-        xb, yb = x[idx], y[idx]
+def mixed_batches(loop: _Loop, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], device: torch.device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The training batches of one epoch as the model sees them: each batch moved to
+    ``device``, augmented (real samples only), then mixed with the codes
+    (:meth:`~mnemo_tutorial.codes.MnemonicCodes.mix_batch`, probability ``profile.t_mix``).
+    The one place where codes are mixed in, whatever the batches come from."""
+    for xb, yb in batches:
+        xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
         if loop.augment is not None:
             xb = loop.augment(xb, loop.gen)
         xb, _ = loop.codes.mix_batch(xb, yb, loop.profile.t_mix, loop.gen)
+        yield xb, yb
+
+
+def _epoch(loop: _Loop, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], device: torch.device) -> tuple[float, float]:
+    """One pass over the batches; returns (mean loss, train accuracy in %) over every rank."""
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    seen = 0
+    for xb, yb in mixed_batches(loop, batches, device):
         loss, hits = _step(loop, xb, yb)
         loss_sum += loss
         correct += hits
-    return float(loss_sum) / n, 100.0 * float(correct) / n
+        seen += yb.shape[0]
+    if distributed.active():
+        totals = distributed.all_sum(torch.stack([loss_sum.double(), correct.double(), torch.tensor(float(seen), device=device, dtype=torch.float64)]))
+        loss_sum, correct, seen = totals[0], totals[1], int(totals[2])
+    return float(loss_sum) / seen, 100.0 * float(correct) / seen
+
+
+def _train(model: nn.Module, codes: MnemonicCodes, profile: Profile, seed: int, dev: torch.device,
+           augment: Augment | None, progress: bool, n: int, source: Callable[[EpochBatches], Iterable]) -> TrainResult:
+    """The loop shared by :func:`train_model` and :func:`train_from_dataset`; ``source`` turns
+    the epoch's batch sampler into batches of (x, y)."""
+    rank, world = distributed.rank(), distributed.world_size()
+    local_batch = distributed.local_batch_size(profile.batch_size, world)
+    precision = training_precision(dev.type)
+    model.to(dev).train()
+    net = distributed.wrap(model, dev)
+    opt = _optimizer(model, profile)
+    scaler = torch.amp.GradScaler(dev.type) if precision.grad_scaler else None
+    history: list[dict[str, float]] = []
+    t0 = time.perf_counter()
+    with isolated_rng(seed, dev) as gen:
+        sampler = EpochBatches(n, local_batch, gen, rank, world)
+        draws = gen if world == 1 else torch.Generator().manual_seed(distributed.rank_seed(seed, rank, world))
+        loop = _Loop(net, codes.to(dev), profile, opt, _scheduler(opt, profile, len(sampler)), precision, scaler, augment, draws)
+        batches = source(sampler)
+        bar = tqdm(range(profile.epochs), desc=f"train {profile.dataset}/{profile.name}", disable=not progress or rank != 0)
+        for epoch in bar:
+            loss, acc = _epoch(loop, batches, dev)
+            history.append({"epoch": epoch + 1, "loss": loss, "train_acc": acc})
+            bar.set_postfix(loss=f"{loss:.3f}", acc=f"{acc:.1f}")
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    seconds = time.perf_counter() - t0
+    model.eval()
+    opt.zero_grad(set_to_none=True)
+    on = machine_description(dev) + (f", {world} processes ({distributed.backend()})" if world > 1 else "")
+    return TrainResult(model=model, codes=codes, train_seconds=seconds, device=str(dev), precision=precision.name,
+                       trained_on=on, history=history, world_size=world)
 
 
 def train_model(
@@ -167,31 +254,56 @@ def train_model(
     augmented). Precision by device (:func:`mnemo_tutorial.env.training_precision`): float32
     on the CPU, bfloat16 autocast on CUDA >= 8.0, float16 autocast + gradient scaler below.
     Every draw comes from ``seed``; the caller's global random state is left as it was.
+
+    Under ``torchrun`` (a process group joined with :func:`mnemo_tutorial.distributed.setup`)
+    the model trains in ``DistributedDataParallel``: ``profile.batch_size`` is the global
+    batch, each rank takes its shard of every epoch's permutation (drawn alike on every rank)
+    and mixes codes with draws seeded by ``(seed, rank, world size)``
+    (:func:`~mnemo_tutorial.distributed.rank_seed`): reproducible for a given world size.
+    One process draws everything from ``seed`` alone, as before.
     """
     if x.shape[0] != y.shape[0] or x.shape[0] == 0:
         raise ValueError(f"x and y must hold the same positive number of samples; got {x.shape[0]} and {y.shape[0]}")
-    dev = get_device(device)
-    precision = training_precision(dev.type)
-    model.to(dev).train()
+    dev = distributed.rank_device(get_device(device))
     x_dev, y_dev = x.to(dev), y.to(dev)
-    opt = _optimizer(model, profile)
-    scaler = torch.amp.GradScaler(dev.type) if precision.grad_scaler else None
-    history: list[dict[str, float]] = []
-    t0 = time.perf_counter()
-    with isolated_rng(seed, dev) as gen:
-        loop = _Loop(model, codes.to(dev), profile, opt, _scheduler(opt, profile, x.shape[0]), precision, scaler, augment, gen)
-        bar = tqdm(range(profile.epochs), desc=f"train {profile.dataset}/{profile.name}", disable=not progress)
-        for epoch in bar:
-            loss, acc = _epoch(loop, x_dev, y_dev)
-            history.append({"epoch": epoch + 1, "loss": loss, "train_acc": acc})
-            bar.set_postfix(loss=f"{loss:.3f}", acc=f"{acc:.1f}")
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)
-    seconds = time.perf_counter() - t0
-    model.eval()
-    opt.zero_grad(set_to_none=True)
-    return TrainResult(model=model, codes=codes, train_seconds=seconds, device=str(dev), precision=precision.name,
-                       trained_on=machine_description(dev), history=history)
+    return _train(model, codes, profile, seed, dev, augment, progress, x.shape[0],
+                  lambda sampler: _InMemory(sampler, x_dev, y_dev))
+
+
+def train_from_dataset(
+    model: nn.Module,
+    dataset: Dataset,
+    codes: MnemonicCodes,
+    profile: Profile,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    augment: Augment | None = None,
+    progress: bool = True,
+    workers: int = 2,
+) -> TrainResult:
+    """:func:`train_model` on a ``torch.utils.data`` dataset (items ``(x, label)``, e.g. a
+    torchvision ``ImageFolder`` with ``ToTensor``) read through a ``DataLoader`` with
+    ``workers`` worker processes, for data that does not fit in memory.
+
+    The loader's ``batch_sampler`` is the in-memory path's (:class:`EpochBatches`) and the
+    batches go through the same augmentation and code mixing (:func:`mixed_batches`): on a
+    dataset holding the same tensors, both paths train the same weights.
+    """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise ValueError(f"workers must be a non-negative integer; got {workers!r}")
+    try:
+        n = len(dataset)  # type: ignore[arg-type]
+    except TypeError:
+        raise ValueError(f"dataset must have a length (a map-style torch.utils.data.Dataset); got {type(dataset).__name__}") from None
+    if n == 0:
+        raise ValueError("dataset must hold at least one sample; got an empty dataset")
+    dev = distributed.rank_device(get_device(device))
+
+    def loader(sampler: EpochBatches) -> DataLoader:
+        return DataLoader(dataset, batch_sampler=sampler, num_workers=workers, pin_memory=dev.type == "cuda",
+                          persistent_workers=workers > 0, generator=torch.Generator().manual_seed(int(seed)))
+
+    return _train(model, codes, profile, seed, dev, augment, progress, n, loader)
 
 
 # ---------------------------------------------------------------------------------------
@@ -214,14 +326,17 @@ def initial_codes(profile: Profile, data: ImageData, seed: int = 0) -> MnemonicC
     return MnemonicCodes.random(data.num_classes, data.input_shape, seed=seed, distribution=profile.code_dist)
 
 
-def checkpoint_key(profile: Profile, seed: int, data: ImageData) -> str:
+def checkpoint_key(profile: Profile, seed: int, data: ImageData, world_size: int = 1) -> str:
     """16 hex digits of SHA-256 over the training settings (:meth:`Profile.key_dict`), the seed
     and the data's fingerprint (name, size, shape, classes, notes).
 
     Forgetting and sweep settings are not part of it, and neither is the device or the
     precision: a model trained on a GPU and one trained on a CPU with the same key are the
-    same recipe (their weights differ in the last bits).
+    same recipe (their weights differ in the last bits). The number of training processes
+    is, when above 1 (the code mixing draws depend on it); one process has the key it always had.
     """
+    if isinstance(world_size, bool) or not isinstance(world_size, int) or world_size < 1:
+        raise ValueError(f"world_size must be a positive integer; got {world_size!r}")
     payload = {
         "format": CHECKPOINT_FORMAT,
         "profile": profile.key_dict(),
@@ -232,6 +347,8 @@ def checkpoint_key(profile: Profile, seed: int, data: ImageData) -> str:
         "num_classes": data.num_classes,
         "data_notes": data.notes,
     }
+    if world_size > 1:
+        payload["world_size"] = world_size
     blob = json.dumps(payload, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -254,7 +371,7 @@ def checkpoint_state(result: TrainResult, profile: Profile, seed: int) -> dict[s
         "precision": result.precision,
         "profile": profile.key_dict(),
         "seed": int(seed),
-    }
+    } | ({"world_size": result.world_size} if result.world_size > 1 else {})
 
 
 def save_checkpoint(result: TrainResult, profile: Profile, seed: int, path: str | Path) -> Path:
@@ -277,7 +394,34 @@ def _load_checkpoint(path: Path, key: str, profile: Profile, num_classes: int, d
         model=model, codes=MnemonicCodes.from_state_dict(state["codes"]), train_seconds=float(state["train_seconds"]),
         device=str(dev), key=key, source=source, precision=state.get("precision", "float32"),
         trained_on=state.get("trained_on", state.get("device", "")), history=state.get("history", []), checkpoint=path,
+        world_size=int(state.get("world_size", 1)),
     )
+
+
+def load_trained(path: str | Path, profile: Profile, data: ImageData, seed: int = 0,
+                 device: str | torch.device | None = None) -> TrainResult:
+    """The model in the checkpoint file ``path`` (e.g. one trained with ``torchrun``, whose key
+    holds its number of processes), in this process, for forgetting.
+
+    Raises ValueError unless the file is a checkpoint of this format trained with ``profile``
+    and ``seed`` on ``data``; the source is ``"cache"``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"checkpoint {path} does not exist")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a checkpoint of format {CHECKPOINT_FORMAT}")
+    world = int(state.get("world_size", 1))
+    key = checkpoint_key(profile, seed, data, world_size=world)
+    if state.get("key") != key:
+        theirs = {**(state.get("profile") or {}), "seed": state.get("seed")}
+        ours = {**profile.key_dict(), "seed": int(seed)}
+        diff = [f"{k} {theirs.get(k)!r} (asked: {ours[k]!r})" for k in ours if theirs.get(k) != ours[k]]
+        raise ValueError(f"{path} was trained with other settings: {', '.join(diff) or f'other data than {data.name}'}")
+    found = _load_checkpoint(path, key, profile, data.num_classes, get_device(device), "cache")
+    assert found is not None  # the format and the key were checked above
+    return found
 
 
 def file_sha256(path: str | Path) -> str:
@@ -343,25 +487,33 @@ def train_or_load(
     (``pretrained``), then trains and caches the result (``use_cache``). ``retrain=True``
     skips both lookups; ``None`` reads ``MNEMO_RETRAIN`` (:func:`mnemo_tutorial.env.retrain_requested`).
     ``augment`` defaults to the profile's. The caller's global random state is left as it was.
+
+    Under ``torchrun`` (see :func:`train_model`) the key holds the number of processes, every
+    rank loads or every rank trains, and only rank 0 writes the checkpoint.
     """
     if not isinstance(profile, Profile):
         raise ValueError(f"profile must be a Profile (see get_profile); got {type(profile).__name__}")
     _check_seed(seed)
     retrain = retrain_requested() if retrain is None else bool(retrain)
-    dev = get_device(device)
-    key = checkpoint_key(profile, seed, data)
+    world = distributed.world_size()
+    distributed.local_batch_size(profile.batch_size, world)  # a batch that does not split fails here
+    dev = distributed.rank_device(get_device(device))
+    key = checkpoint_key(profile, seed, data, world_size=world)
     path = cache_path(profile, data, key, root)
     if not retrain:
         found = _load_checkpoint(path, key, profile, data.num_classes, dev, "cache") if use_cache and path.exists() else None
         if found is None and pretrained:
             found = _load_pretrained(key, profile, data.num_classes, dev)
-        if found is not None:
-            return found
+        if distributed.all_agree(found is not None):
+            return found  # type: ignore[return-value]
     model = initial_model(profile, data.num_classes, seed)
     codes = initial_codes(profile, data, seed)
     result = train_model(model, data.x_train, data.y_train, codes, profile, seed=seed, device=dev,
                          augment=augment if augment is not None else profile_augment(profile), progress=progress)
     result.key = key
     if use_cache:
-        result.checkpoint = save_checkpoint(result, profile, seed, path)
+        if distributed.is_main():
+            save_checkpoint(result, profile, seed, path)
+        distributed.barrier()
+        result.checkpoint = path
     return result

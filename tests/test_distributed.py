@@ -1,9 +1,13 @@
-"""torch.distributed helpers on two CPU processes (gloo): sharding, and the code Fisher
-with classes split over ranks equal to the single-process result."""
+"""torch.distributed on two CPU processes (gloo): sharding, the code Fisher with classes
+split over ranks equal to the single-process result, training with DistributedDataParallel,
+and the command line under torchrun (against one process, then forgetting)."""
 from __future__ import annotations
 
+import json
 import os
 import socket
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -70,3 +74,170 @@ def test_single_process_is_rank_zero_of_one(monkeypatch):
     assert torch.equal(distributed.shard(torch.arange(7)), torch.arange(7))
     with pytest.raises(ValueError, match="rank must be"):
         distributed.shard(torch.arange(4), rank_=2, world=2)
+
+
+# ----------------------------------------------------------------------------- the code Fisher of a trained-size model
+def _codes_case():
+    from mnemo_tutorial import MLP, MnemonicCodes
+
+    torch.manual_seed(1)
+    model = MLP(784, 64, 7).eval()  # 7 classes over 2 ranks: 4 groups on rank 0, 3 on rank 1
+    codes = MnemonicCodes.random(7, (1, 28, 28), seed=2)
+    return model, codes.codes, codes.labels(), torch.eye(7)
+
+
+def _fisher_rank_main(rank: int, world: int, port: int, out: str) -> None:
+    _join(rank, world, port)
+    model, x, y, w = _codes_case()
+    torch.save(distributed.grouped_fisher_sharded(model, x, y, w, normalize=False), f"{out}.{rank}")
+    torch.distributed.destroy_process_group()
+
+
+def _join(rank: int, world: int, port: int) -> None:
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port), LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    assert distributed.setup("cpu")
+
+
+def max_relative_error(got: list[dict], want: list[dict]) -> float:
+    """max |got - want| / max |want| over every group and tensor."""
+    return max(float((g[k] - w[k]).abs().max() / w[k].abs().max()) for g, w in zip(got, want) for k in w)
+
+
+def test_sharded_code_fisher_of_an_mlp_equals_one_process_to_1e_6(tmp_path):
+    mp.spawn(_fisher_rank_main, args=(2, _free_port(), str(tmp_path / "f")), nprocs=2, join=True)
+    model, x, y, w = _codes_case()
+    want = grouped_fisher(model, x, y, w, normalize=False)
+    for r in range(2):
+        got = torch.load(tmp_path / f"f.{r}", weights_only=True)
+        assert len(got) == 7 and all(g.keys() == v.keys() for g, v in zip(got, want))
+        assert max_relative_error(got, want) <= 1e-6
+    # the check can fail: one group off by 1e-5 of its largest entry is caught
+    bad = [dict(g) for g in want]
+    bad[3]["fc2.weight"] = bad[3]["fc2.weight"] + 1e-5 * bad[3]["fc2.weight"].abs().max()
+    assert max_relative_error(bad, want) > 1e-6
+
+
+# ----------------------------------------------------------------------------- DDP training (two gloo processes)
+def _tiny():
+    from mnemo_tutorial.data import ImageData
+    from mnemo_tutorial.profiles import Profile
+
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(202) % 4  # 202 = 2 x 101: no sample left out with 2 ranks
+    x = (torch.rand(4, 1, 4, 4, generator=g)[y] + 0.05 * torch.randn(202, 1, 4, 4, generator=g)).clamp(0, 1)
+    data = ImageData("tiny", x, y, x[:40], y[:40], ["a", "b", "c", "d"])
+    prof = Profile(name="quick", dataset="tiny", model="mlp", epochs=2, batch_size=32, optimizer="adam", lr=1e-2,
+                   schedule="cosine", t_mix=0.3, model_kwargs={"in_features": 16, "hidden": 8})
+    return data, prof
+
+
+def _train_rank_main(rank: int, world: int, port: int, out: str) -> None:
+    from torch.utils.data import TensorDataset
+
+    from mnemo_tutorial import train
+
+    _join(rank, world, port)
+    data, prof = _tiny()
+    result = train.train_or_load(prof, data, seed=5, root=out, pretrained=False, progress=False)
+    again = train.train_or_load(prof, data, seed=5, root=out, pretrained=False, progress=False)  # the cache
+    codes = train.initial_codes(prof, data, 5)
+    fresh = train.train_model(train.initial_model(prof, 4, 5), data.x_train, data.y_train, codes, prof, seed=5, progress=False)
+    streamed = train.train_from_dataset(train.initial_model(prof, 4, 5), TensorDataset(data.x_train, data.y_train),
+                                        codes, prof, seed=5, progress=False, workers=0)
+    torch.save({"model": result.model.state_dict(), "again": again.source, "fresh": fresh.model.state_dict(),
+                "streamed": streamed.model.state_dict(), "history": result.history, "key": result.key,
+                "checkpoint": str(result.checkpoint), "world": result.world_size}, f"{out}/rank{rank}.pt")
+    torch.distributed.destroy_process_group()
+
+
+def _same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_ddp_training_two_processes(tmp_path, monkeypatch):
+    from mnemo_tutorial import train
+
+    monkeypatch.delenv("MNEMO_RETRAIN", raising=False)
+    mp.spawn(_train_rank_main, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2))
+    data, prof = _tiny()
+    # one model on every rank (DDP averages the gradients), reproducible, the same on both paths
+    assert _same(r0["model"], r1["model"]) and _same(r0["model"], r0["fresh"]) and _same(r0["fresh"], r0["streamed"])
+    assert r0["again"] == r1["again"] == "cache" and r0["history"] == r1["history"] and r0["world"] == 2
+    # the key holds the world size, apart from the single-process key; rank 0 wrote the only file
+    assert r0["key"] == train.checkpoint_key(prof, 5, data, world_size=2) != train.checkpoint_key(prof, 5, data)
+    files = sorted((tmp_path / "checkpoints").iterdir())
+    assert [f.name for f in files] == [f"tiny-mlp-quick-{r0['key']}.pt"] and r0["checkpoint"] == str(files[0])
+    # the checkpoint holds the module's own names and loads in one process
+    loaded = train.load_trained(files[0], prof, data, seed=5)
+    assert loaded.world_size == 2 and _same(loaded.model.state_dict(), r0["model"])
+    assert not any(k.startswith("module.") for k in r0["model"])
+    with pytest.raises(ValueError, match="seed 5 \\(asked: 6\\)"):
+        train.load_trained(files[0], prof, data, seed=6)
+    # one process with the same seed trains other weights (its code mixing draws differ), to similar loss
+    single = train.train_or_load(prof, data, seed=5, root=tmp_path / "single", pretrained=False, progress=False)
+    assert not _same(single.model.state_dict(), r0["model"])
+    assert abs(single.history[-1]["loss"] - r0["history"][-1]["loss"]) < 0.5
+
+
+def test_a_batch_that_does_not_split_is_refused():
+    assert distributed.local_batch_size(128, 2) == 64
+    with pytest.raises(ValueError, match="multiple of the number of processes"):
+        distributed.local_batch_size(30, 4)
+    assert distributed.rank_seed(0, 0, 2) != distributed.rank_seed(0, 1, 2) != distributed.rank_seed(0, 1, 3)
+    assert distributed.rank_seed(7, 1, 2) == distributed.rank_seed(7, 1, 2)
+
+
+# ----------------------------------------------------------------------------- the command line under torchrun
+@pytest.mark.parametrize("env, argv, words", [
+    ({"WORLD_SIZE": "2"}, ["forget", "--dataset", "mnist", "--forget", "3"], ["forget runs in one process", "--checkpoint"]),
+    ({"WORLD_SIZE": "3"}, ["train", "--dataset", "mnist"], ["batch size 128", "multiple", "got 3"]),
+    ({"WORLD_SIZE": "two"}, ["train", "--dataset", "mnist"], ["WORLD_SIZE", "'two'"]),
+    ({}, ["forget", "--dataset", "mnist", "--forget", "3", "--checkpoint", "/no/such.pt"], ["--checkpoint", "no such file"]),
+])
+def test_launch_errors_exit_2_before_torch_and_data(env, argv, words):
+    code = (
+        "import sys\nfrom mnemo_tutorial import cli\n"
+        f"status = cli.main({argv!r})\n"
+        "print('RESULT', status, 'torch' in sys.modules)\n"
+    )
+    full = {k: v for k, v in os.environ.items() if k not in distributed.TORCHRUN_VARIABLES} | env
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=full)
+    assert done.stdout.strip().splitlines()[-1] == "RESULT 2 False", done.stdout + done.stderr
+    err = done.stderr.strip().splitlines()
+    assert len(err) == 1 and all(w in err[0] for w in words), err
+
+
+def _cli(argv: list[str], env: dict, launcher: list[str] | None = None) -> subprocess.CompletedProcess:
+    cmd = [*(launcher or [sys.executable]), "-m", "mnemo_tutorial", *argv, "--no-progress"]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+
+
+def test_torchrun_training_matches_one_process_and_forgets(mnist_mirror, tmp_path):
+    """``torchrun --standalone --nproc_per_node=2 -m mnemo_tutorial train`` (gloo) against one
+    process with the same settings (MNIST, quick profile, 3 epochs), then forgetting digit 3
+    in one process from the checkpoint rank 0 wrote."""
+    env = {k: v for k, v in os.environ.items() if k not in distributed.TORCHRUN_VARIABLES}
+    env.update(MNEMO_DATA=str(tmp_path / "data"), MNEMO_MIRROR=str(mnist_mirror), OMP_NUM_THREADS="1",
+               MNEMO_DEVICE="cpu")
+    env.pop("MNEMO_RETRAIN", None)
+    train = ["train", "--dataset", "mnist", "--profile", "quick", "--epochs", "3", "--report"]
+    one = _cli([*train, str(tmp_path / "one.json")], env)
+    assert one.returncode == 0, one.stderr
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    two = _cli([*train, str(tmp_path / "two.json")], env, torchrun)
+    assert two.returncode == 0, two.stdout + two.stderr
+    r1, r2 = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("one", "two"))
+    assert (r1["world_size"], r2["world_size"], r2["backend"], r2["batch_size_per_process"]) == (1, 2, "gloo", 64)
+    assert r1["key"] != r2["key"] and r2["model_source"] == "trained"
+    assert two.stdout.count("test accuracy") == 1  # rank 0 alone reports
+    assert abs(r1["test_accuracy"] - r2["test_accuracy"]) <= 0.5, (r1["test_accuracy"], r2["test_accuracy"])
+    forget = ["forget", "--dataset", "mnist", "--profile", "quick", "--epochs", "3", "--forget", "3",
+              "--checkpoint", r2["checkpoint"], "--report", str(tmp_path / "forget.json")]
+    done = _cli(forget, env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    rep = json.loads((tmp_path / "forget.json").read_text())
+    assert rep["model_source"] == "cache" and rep["status"] == "ok"
+    assert rep["after"]["E_F"] >= 90.0 and rep["after"]["A_R"] >= rep["before"]["A_R"] - 5.0

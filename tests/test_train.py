@@ -268,3 +268,115 @@ def test_random_crop_flip_is_a_shifted_possibly_flipped_crop():
         random_crop_flip(x, torch.Generator(), padding=-1)
     with pytest.raises(ValueError, match="x must be"):
         random_crop_flip(x[0], torch.Generator())
+
+
+# ---------------------------------------------------------------------------------------
+# One process keeps its keys and weights; streaming data mixes codes as the in-memory path
+# ---------------------------------------------------------------------------------------
+def test_single_process_keys_are_unchanged():
+    # the key of one process is the one shipped models were made with; the world size enters above 1
+    data, prof = tiny_data(), tiny_profile()
+    assert checkpoint_key(prof, 1, data) == checkpoint_key(prof, 1, data, world_size=1) == "3a8be942bcb86ec8"
+    assert len({checkpoint_key(prof, 1, data, world_size=w) for w in (1, 2, 4)}) == 3
+    with pytest.raises(ValueError, match="world_size"):
+        checkpoint_key(prof, 1, data, world_size=0)
+
+
+def _reference_training(prof, data, seed):
+    """The single-process loop written out: one generator draws each epoch's permutation,
+    then each batch's code mixing; AdamW/Adam steps with the per-step cosine schedule."""
+    import math
+
+    model = initial_model(prof, 3, seed)
+    codes = MnemonicCodes.random(3, (1, 4, 4), seed=seed)
+    opt = torch.optim.Adam(model.parameters(), lr=prof.lr)
+    total = math.ceil(len(data.y_train) / prof.batch_size) * prof.epochs
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        gen = torch.Generator().manual_seed(seed)
+        for _ in range(prof.epochs):
+            perm = torch.randperm(len(data.y_train), generator=gen)
+            for start in range(0, len(perm), prof.batch_size):
+                idx = perm[start:start + prof.batch_size]
+                xb, _ = codes.mix_batch(data.x_train[idx], data.y_train[idx], prof.t_mix, gen)
+                loss = torch.nn.functional.cross_entropy(model(xb).float(), data.y_train[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+    return model
+
+
+def test_single_process_training_is_the_plain_loop():
+    data, prof = tiny_data(n=130), tiny_profile(epochs=3)
+    got = train_model(initial_model(prof, 3, 4), data.x_train, data.y_train, MnemonicCodes.random(3, (1, 4, 4), seed=4),
+                      prof, seed=4, progress=False)
+    assert got.world_size == 1 and same_weights(got.model, _reference_training(prof, data, 4))
+
+
+def _record_mixing(monkeypatch):
+    """Every batch that MnemonicCodes.mix_batch returns during training: (mixed x, labels, mask)."""
+    seen = []
+    original = MnemonicCodes.mix_batch
+
+    def recording(self, x, y, t_mix, generator=None):
+        out, mask = original(self, x, y, t_mix, generator)
+        seen.append((out.clone(), y.clone(), mask.clone()))
+        return out, mask
+
+    monkeypatch.setattr(MnemonicCodes, "mix_batch", recording)
+    return seen
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_streaming_and_in_memory_paths_mix_codes_identically(monkeypatch, workers):
+    from torch.utils.data import TensorDataset
+
+    from mnemo_tutorial.train import train_from_dataset
+
+    data, prof = tiny_data(n=100), tiny_profile(epochs=2, t_mix=0.4)
+    seen = _record_mixing(monkeypatch)
+    a = train_model(initial_model(prof, 3, 2), data.x_train, data.y_train, MnemonicCodes.random(3, (1, 4, 4), seed=2),
+                    prof, seed=2, progress=False)
+    in_memory, seen[:] = list(seen), []
+    b = train_from_dataset(initial_model(prof, 3, 2), TensorDataset(data.x_train, data.y_train),
+                           MnemonicCodes.random(3, (1, 4, 4), seed=2), prof, seed=2, progress=False, workers=workers)
+    assert len(in_memory) == len(seen) == 2 * 4  # 2 epochs of ceil(100 / 32) batches
+    for (xa, ya, ma), (xb, yb, mb) in zip(in_memory, seen):
+        assert torch.equal(ya, yb) and torch.equal(ma, mb) and torch.equal(xa, xb)
+    assert 0 < sum(int(m.sum()) for _, _, m in seen) < 200  # some samples were swapped, not all
+    assert same_weights(a.model, b.model) and a.history == b.history
+
+
+def test_the_epoch_batches_of_two_ranks_split_the_global_batches():
+    from mnemo_tutorial.train import EpochBatches
+
+    one = list(EpochBatches(11, 4, torch.Generator().manual_seed(3)))
+    ranks = [list(EpochBatches(11, 2, torch.Generator().manual_seed(3), rank=r, world=2)) for r in range(2)]
+    perm = torch.randperm(11, generator=torch.Generator().manual_seed(3)).tolist()
+    assert sum(one, []) == perm and [len(b) for b in one] == [4, 4, 3]
+    assert len(ranks[0]) == len(ranks[1]) == len(EpochBatches(11, 2, torch.Generator(), rank=1, world=2)) == 3
+    # step k of both ranks together is the one process's batch k (less the sample left out)
+    for k in range(3):
+        assert sorted(ranks[0][k] + ranks[1][k]) == sorted(perm[:10][4 * k:4 * k + 4])
+    with pytest.raises(ValueError, match="at least one sample per process"):
+        EpochBatches(1, 1, torch.Generator(), rank=0, world=2)
+
+
+def test_streaming_bad_arguments():
+    from torch.utils.data import IterableDataset, TensorDataset
+
+    from mnemo_tutorial.train import train_from_dataset
+
+    class Stream(IterableDataset):
+        def __iter__(self):
+            yield torch.zeros(1, 4, 4), 0
+
+    model, codes, prof = initial_model(tiny_profile(), 3), MnemonicCodes.random(3, (1, 4, 4)), tiny_profile()
+    with pytest.raises(ValueError, match="must have a length"):
+        train_from_dataset(model, Stream(), codes, prof, progress=False)
+    with pytest.raises(ValueError, match="at least one sample"):
+        train_from_dataset(model, TensorDataset(torch.zeros(0, 1, 4, 4), torch.zeros(0, dtype=torch.long)), codes, prof)
+    with pytest.raises(ValueError, match="workers"):
+        train_from_dataset(model, TensorDataset(torch.zeros(2, 1, 4, 4), torch.zeros(2, dtype=torch.long)), codes, prof, workers=-1)
