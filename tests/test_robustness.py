@@ -167,3 +167,32 @@ def test_json_names_command_version_machine_date_and_times(tmp_path):
     assert out["wall_seconds"] > 0 and out["cpu_seconds"] > 0 and out["train_seconds"] > 0
     again = robustness.main(argv, data=blobs(), log=lambda _: None)
     assert again["trained_this_run"] == [] and again["train_seconds"] == out["train_seconds"]
+
+
+def test_a_model_whose_training_diverged_is_flagged(tmp_path, monkeypatch):
+    real = robustness.train_arch
+
+    def nan_weights(*args, **kwargs):
+        out = real(*args, **kwargs)
+        with torch.no_grad():
+            next(out["model"].parameters()).fill_(float("nan"))
+        return out
+
+    monkeypatch.setattr(robustness, "train_arch", nan_weights)
+    lines = []
+    out = robustness.main(["--archs", "ln_mlp", "--epochs", "1", "--train-samples", "120", "--test-samples", "30",
+                           "--cache", "", "--out", str(tmp_path / "d.json")], data=blobs(), log=lines.append)
+    res = out["results"]["ln_mlp"]
+    assert res["training_diverged"] and "DIVERGED" in lines[0]
+    assert all(r["status"] == "failed" for r in res["classes"])  # forget does not report success either
+
+
+def test_training_overrides_change_the_cache_key(tmp_path, monkeypatch):
+    monkeypatch.setattr(robustness, "TRAINING_OVERRIDES", {("ln_mlp", "mnist"): {"lr": 0.02}})
+    argv = ["--archs", "ln_mlp", "--epochs", "1", "--train-samples", "120", "--test-samples", "30",
+            "--cache", str(tmp_path / "c"), "--out", str(tmp_path / "o.json")]
+    out = robustness.main(argv, data=blobs(), log=lambda _: None)
+    assert out["results"]["ln_mlp"]["training_overrides"] == {"lr": 0.02}
+    monkeypatch.setattr(robustness, "TRAINING_OVERRIDES", {})
+    again = robustness.main(argv, data=blobs(), log=lambda _: None)
+    assert again["results"]["ln_mlp"]["source"] == "trained" and again["results"]["ln_mlp"]["training_overrides"] == {}
