@@ -60,7 +60,7 @@ def membership_auc(
 # --------------------------------------------------------------------------- linear probe
 
 
-def extract_features(model: nn.Module, x: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
+def extract_features(model: nn.Module, x: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
     """Penultimate-layer features ``model.features(x)``: x (N, *input_shape) on any device ->
     (N, D) float32 on CPU. The model's mode is restored."""
     if not callable(getattr(model, "features", None)):

@@ -186,14 +186,9 @@ def retrain(
     *,
     budget: str = "quick",
     codes: MnemonicCodes | None = None,
-    t_mix: float | None = None,
-    epochs: int | None = None,
-    device: str | torch.device | None = None,
-    progress: bool = False,
-    root: str | None = None,
-    use_cache: bool = True,
-    pretrained: bool = True,
-    fresh: bool | None = None,
+    t_mix: float | None = None, epochs: int | None = None,
+    device: str | torch.device | None = None, progress: bool = False,
+    root: str | None = None, use_cache: bool = True, pretrained: bool = True, fresh: bool | None = None,
 ) -> ForgetResult:
     """Retrain from scratch without the forgotten classes: the gold standard of exact
     unlearning (the model has provably never seen them). Reference: Bourtoule et al.,
@@ -206,17 +201,12 @@ def retrain(
     ``profile.t_mix``; ``t_mix=0`` trains without codes), so the two models differ only in
     what unlearning is meant to remove. ``codes`` defaults to the codes drawn for ``seed``
     (same seed, same codes). The output layer keeps all ``data.num_classes`` outputs.
-    ``budget`` does not change retraining (recorded in the report for uniformity).
-
-    Like :func:`mnemo_tutorial.train.train_or_load`, a retrained model of the profile's own
-    architecture is looked up before training: in the data root's cache (``use_cache``; ``root``
-    as in :func:`mnemo_tutorial.data.data_root`), then among the shipped models
-    (``pretrained``), by :func:`retrain_key` (training settings, seed, data, forgotten classes
-    and the codes' values); a trained one is cached. ``fresh=True`` always trains (``None``
-    reads ``MNEMO_RETRAIN``). The report's ``details`` say where the model came from
-    (``source``: ``"trained"``, ``"cache"`` or ``"pretrained"``) and give ``train_seconds``, the
-    recorded training time (for a loaded model: the time it took when it was trained, on
-    ``trained_on``), while ``seconds`` is the time of this call.
+    ``budget`` does not change retraining (recorded in the report for uniformity). As in
+    ``train_or_load``, a model of the profile's architecture is first looked up by
+    :func:`retrain_key` in the data root's cache (``use_cache``, ``root``), then among the shipped
+    models (``pretrained``); ``fresh=True`` (``None``: ``MNEMO_RETRAIN``) always trains. The
+    report's details give ``source`` (trained/cache/pretrained) and ``train_seconds``, the
+    recorded training time; ``seconds`` is the time of this call.
     """
     t0 = time.perf_counter()
     classes = check_forget_classes(classes, data.num_classes)
@@ -236,12 +226,7 @@ def retrain(
     key = retrain_key(profile, seed, data, classes, codes) if _profile_builds(new, profile, data.num_classes) else None
     path = (data_root(root) / "checkpoints" / f"{data.name}-{profile.model}-{profile.name}-retrain-{key}.pt"
             if key else None)
-    result = None
-    if key and not fresh:
-        if use_cache and path.exists():
-            result = train._load_checkpoint(path, key, profile, data.num_classes, target, "cache")
-        if result is None and pretrained:
-            result = train._load_pretrained(key, profile, data.num_classes, target)
+    result = None if fresh else _stored_retrain(key, path, profile, data.num_classes, target, use_cache, pretrained)
     if result is None:
         result = train.train_model(new, data.x_train[keep], data.y_train[keep], codes, profile, seed=seed,
                                    device=target, augment=train.profile_augment(profile), progress=progress)
@@ -252,6 +237,17 @@ def retrain(
                "profile": profile.name, "train_seconds": result.train_seconds, "budget": budget,
                "source": result.source, "key": key, "trained_on": result.trained_on}
     return _finish(result.model, was_training, "retrain", classes, t0, details)
+
+
+def _stored_retrain(key: str | None, path: Any, profile: Profile, num_classes: int, device: torch.device,
+                    use_cache: bool, pretrained: bool) -> train.TrainResult | None:
+    """The retrained model of ``key`` from the cache file ``path`` or the shipped models, if any."""
+    if not key:
+        return None
+    found = train._load_checkpoint(path, key, profile, num_classes, device, "cache") if use_cache and path.exists() else None
+    if found is None and pretrained:
+        found = train._load_pretrained(key, profile, num_classes, device)
+    return found
 
 
 def _profile_builds(new: nn.Module, profile: Profile, num_classes: int) -> bool:

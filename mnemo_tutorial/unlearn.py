@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import time
 import warnings
 from contextlib import contextmanager
@@ -557,7 +558,10 @@ def _finish(result: ForgetResult, on_failure: str) -> ForgetResult:
     what = ("the held-out check failed" if diag["criterion_met"] else f"the {rep.selection} criterion was not met "
             f"(forget-code margin {diag['forget_code_margin']['after']:.3g}, remaining-code margin "
             f"{diag['remaining_code_margin']['after']:.3g})")
-    if diag["remaining_code_margin"]["before"] <= 0:
+    margins = [diag[k][t] for k in ("forget_code_margin", "remaining_code_margin") for t in ("before", "after")]
+    if not all(math.isfinite(m) for m in margins):
+        what += "; the code logits are not finite (NaN or inf weights: did training diverge?)"
+    elif diag["remaining_code_margin"]["before"] <= 0:
         what += "; the model already misclassifies a remaining code before the step (was it trained with these codes?)"
     message = (f"forgetting classes {rep.forget} failed: {what}; try params= (e.g. the classifier head), "
                f"selection='validation', or on_failure='return' to inspect report.details['diagnosis']")

@@ -189,6 +189,15 @@ def test_batched_eval_chunks_and_restores_the_mode():
         batched_eval(model, lambda a, b: a, x, y[:3])
 
 
+def test_the_default_evaluation_batch_depends_on_the_device():
+    from mnemo_tutorial.metrics import eval_batch_size
+
+    assert eval_batch_size(torch.device("cpu")) == 256 and eval_batch_size(torch.device("cuda")) == 2048
+    model = Recorder()
+    predict(model, torch.randn(600, 1, 2, 2))
+    assert [n for n, _, _ in model.calls] == [256, 256, 88]
+
+
 def test_class_mask_and_sample_indices():
     from mnemo_tutorial.metrics import class_mask, sample_indices
 

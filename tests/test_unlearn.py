@@ -419,6 +419,16 @@ def test_failure_message_names_codes_the_model_never_learned():
     assert info.value.result.report.details["diagnosis"]["remaining_code_margin"]["before"] <= 0
 
 
+def test_failure_message_names_non_finite_weights(tiny):
+    model, codes, _, _ = tiny
+    broken = copy.deepcopy(model)
+    with torch.no_grad():
+        next(broken.parameters()).view(-1)[0] = float("nan")
+    with pytest.raises(ForgetFailed, match="not finite") as info:
+        forget(broken, codes, [0])
+    assert "misclassifies" not in str(info.value)
+
+
 def test_validation_split_without_the_forgotten_class_and_tensors_that_cannot_move(tiny):
     model, codes, x, y = tiny
     keep = y != 1
