@@ -19,9 +19,11 @@ _EXPORTS = {
     "fisher": ("code_fisher", "fisher_by_class", "fisher_loop", "oracle_fisher", "per_sample_sq_grads"),
     "metrics": ("confusion_matrix", "evaluate", "forget_metrics", "per_class_accuracy", "predict"),
     "models": ("MLP", "make_model"),
-    "profiles": ("Profile", "ForgetSettings", "Settings", "get_profile", "get_settings"),
+    "profiles": ("Profile", "Settings", "get_profile", "get_settings"),
     "train": ("TrainResult", "train_model", "train_or_load"),
-    "unlearn": ("ForgetFailed", "ForgetReport", "ForgetResult", "forget", "layer_steps", "sensitivity"),
+    "core.settings": ("DataFree", "Fixed", "ForgetSettings", "Validation"),
+    "core.step": ("head_params", "layer_steps", "sensitivity"),
+    "core.forget": ("ForgetFailed", "ForgetReport", "ForgetResult", "forget"),
     "methods": ("METHODS", "UnlearnTask", "get_method", "run_method"),
     "utils": ("get_device", "seed_everything"),
 }

@@ -44,7 +44,8 @@ from .data import ImageData, data_root
 from .env import retrain_requested
 from .fisher import ParamDict, grouped_fisher, oracle_fisher, stable_cross_entropy
 from .profiles import Profile
-from .unlearn import ForgetReport, ForgetResult
+from .core.forget import ForgetReport, ForgetResult
+from .core.step import head_params
 from .utils import isolated_rng, module_device
 
 BUDGETS: tuple[str, ...] = ("quick", "full")
@@ -536,18 +537,6 @@ def true_fisher(model: nn.Module, x: torch.Tensor, num_classes: int, batch_size:
     return {k: v / max(1, x.shape[0]) for k, v in total.items()}
 
 
-def output_layer(model: nn.Module, num_classes: int) -> tuple[str, ...]:
-    """Names of the output layer's tensors: the last ``nn.Linear`` with ``num_classes`` outputs."""
-    last = None
-    for name, mod in model.named_modules():
-        if isinstance(mod, nn.Linear) and mod.out_features == num_classes:
-            last = (name, mod)
-    if last is None:
-        raise ValueError(f"model must end in an nn.Linear with {num_classes} outputs")
-    prefix = f"{last[0]}." if last[0] else ""
-    return tuple(prefix + k for k, _ in last[1].named_parameters())
-
-
 def _reference_variance(name: str, fisher: torch.Tensor, head: tuple[str, ...], alpha: float) -> torch.Tensor:
     """Golatkar et al.'s noise variance of one tensor (before the forgotten-row reset):
     alpha * clamp(1 / (F + 1e-8), max 1e3; 1e2 for the output layer), averaged per output unit
@@ -593,7 +582,7 @@ def fisher_forgetting(
     check_positive("alpha", alpha)
     n_r = _samples(retain_samples, "fisher_retain", budget)
     new, was_training, dev = _start(model)
-    head = output_layer(new, data.num_classes)
+    head = head_params(new, data.num_classes)
     _, keep = _split(data, classes)
     with isolated_rng(seed, dev) as gen:
         ri = _subsample(keep, n_r, gen)

@@ -32,7 +32,7 @@ from .fisher import fisher_loop, oracle_fisher
 from .methods import METHODS, UnlearnTask, parse_methods, run_method
 from .metrics import evaluate
 from .profiles import ForgetSettings, Profile, forget_settings as registered_forget_settings
-from .unlearn import ForgetResult
+from .core.forget import ForgetResult
 from .utils import module_device
 
 #: Defaults of :func:`benchmark` (the command line reads them from here).

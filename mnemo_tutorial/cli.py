@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 from . import data as data_mod  # torch-free import
 from . import env
 from .checks import check_forget_classes
-from .profiles import HEAD, Profile, Settings, datasets_with_profiles, get_settings, profile_names
+from .profiles import Profile, Settings, datasets_with_profiles, get_settings, profile_names
 
 if TYPE_CHECKING:  # annotations only: torch is imported once the arguments are known to be good
     import torch
@@ -39,7 +39,8 @@ if TYPE_CHECKING:  # annotations only: torch is imported once the arguments are 
 
     from .codes import MnemonicCodes
     from .train import TrainResult
-    from .unlearn import ForgetResult
+    from .core.forget import ForgetResult
+    from .core.settings import ForgetSettings
 
 SELECTIONS = ("data-free", "validation", "fixed")
 BUDGETS = ("quick", "full")
@@ -109,7 +110,7 @@ def _params(text: str) -> tuple[str, ...] | str:
     if text.strip() == "all":
         return "all"
     if text.strip() == "head":
-        return HEAD
+        return "head"
     names = tuple(p.strip() for p in text.split(","))
     if not all(names):
         raise argparse.ArgumentTypeError(f"must be all, head or comma-separated parameter names such as fc.weight,fc.bias; got {text!r}")
@@ -160,7 +161,7 @@ def _forget_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val-per-class", type=_int_at_least(1), default=20,
                    help="training samples per class used by --selection validation (default 20)")
     p.add_argument("--params", type=_params, default=None,
-                   help="tensors the step may move: all, head (fc.weight,fc.bias) or a comma list of names "
+                   help="tensors the step may move: all, head (the output layer) or a comma list of names "
                         "(default: the profile's setting)")
 
 
@@ -338,22 +339,26 @@ def carve_validation(data: data_mod.ImageData, per_class: int, seed: int) -> tup
     return data.x_train[sel], data.y_train[sel]
 
 
-def _forget_kwargs(args: argparse.Namespace, settings: Settings, data: data_mod.ImageData, model: nn.Module) -> dict[str, Any]:
-    """Keyword arguments of ``forget`` from the profile's forgetting settings and the options."""
-    kwargs = settings.forget.forget_kwargs()
+def _forget_settings(args: argparse.Namespace, settings: Settings, data: data_mod.ImageData,
+                     model: nn.Module) -> ForgetSettings:
+    """The profile's forgetting settings with the command line's options applied."""
+    from .core.settings import DataFree, Fixed, Validation
+    from .core.step import resolve_params
+
+    forget = settings.forget
     if args.params is not None:
-        kwargs["params"] = None if args.params == "all" else list(args.params)
-    names = dict(model.named_parameters())
-    unknown = [p for p in (kwargs.get("params") or []) if p not in names]
-    if unknown:
-        raise UsageError(f"argument --params: {unknown[0]!r} is not a parameter of the {type(model).__name__} "
-                         f"model; it has {', '.join(list(names)[:8])}{', ...' if len(names) > 8 else ''}")
-    kwargs["selection"] = args.selection
+        forget = forget.replace(params=args.params)
+    try:
+        resolve_params(model, forget.params)
+    except ValueError as exc:
+        raise UsageError(f"argument --params: {exc}") from None
     if args.selection == "fixed":
-        kwargs["lambdas"] = args.lambdas if args.lambdas is not None else "paper"
+        forget = forget.replace(selection=Fixed(*args.lambdas) if args.lambdas else Fixed())
     elif args.selection == "validation":
-        kwargs["validation"] = carve_validation(data, args.val_per_class, args.seed)
-    return kwargs
+        forget = forget.replace(selection=Validation(*carve_validation(data, args.val_per_class, args.seed)))
+    elif not isinstance(forget.selection, DataFree):
+        forget = forget.replace(selection=DataFree())
+    return forget
 
 
 def _model_block(trained: TrainResult, device: torch.device) -> dict[str, Any]:
@@ -381,12 +386,13 @@ def _write(args: argparse.Namespace, report: dict[str, Any]) -> None:
         print(f"report: {args.report}")
 
 
-def _run_forget(model: nn.Module, codes: MnemonicCodes, classes: list[int], kwargs: dict[str, Any]) -> tuple[ForgetResult, str | None]:
+def _run_forget(model: nn.Module, codes: MnemonicCodes, classes: list[int],
+                settings: ForgetSettings) -> tuple[ForgetResult, str | None]:
     """``forget`` with the failure kept: (result, None) or (the failed result, message)."""
-    from .unlearn import ForgetFailed, forget
+    from .core.forget import ForgetFailed, forget
 
     try:
-        return forget(model, codes, classes, **kwargs), None
+        return forget(model, codes, classes, settings), None
     except ForgetFailed as exc:
         return exc.result, str(exc)
 
@@ -443,9 +449,9 @@ def cmd_forget(args: argparse.Namespace) -> int:
 
     settings, profile, data, trained, device = _prepare(args)
     classes = args.forget
-    kwargs = _forget_kwargs(args, settings, data, trained.model)
+    forget_settings = _forget_settings(args, settings, data, trained.model)
     before = evaluate(trained.model, data.x_test, data.y_test, classes, data.num_classes)
-    result, failure = _run_forget(trained.model, trained.codes, classes, kwargs)
+    result, failure = _run_forget(trained.model, trained.codes, classes, forget_settings)
     after = evaluate(result.model, data.x_test, data.y_test, classes, data.num_classes)
     rep = result.report
     report = {"dataset": data.name, "profile": profile.name, "seed": args.seed, "epochs": profile.epochs,
@@ -475,7 +481,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from .metrics import forget_metrics, predict
 
     settings, profile, data, trained, device = _prepare(args)
-    kwargs = _forget_kwargs(args, settings, data, trained.model)
+    forget_settings = _forget_settings(args, settings, data, trained.model)
     nc = data.num_classes
     preds0 = predict(trained.model, data.x_test)  # the original model, evaluated once
     before = forget_metrics(preds0, data.y_test, [], nc)
@@ -487,7 +493,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print(f"{'forget':>8s}{'E_F %':>8s}{'A_R %':>8s}{'A_R0 %':>8s}{'ms':>8s}{'lambda1':>10s}{'lambda2':>10s}{'sign':>6s}  status")
     rows = []
     for c in settings.sweep.class_list(nc):
-        result, failure = _run_forget(trained.model, trained.codes, [c], kwargs)
+        result, failure = _run_forget(trained.model, trained.codes, [c], forget_settings)
         after = forget_metrics(predict(result.model, data.x_test), data.y_test, [c], nc)
         row = _sweep_row(c, result, failure, after, forget_metrics(preds0, data.y_test, [c], nc)["A_R"])
         rows.append(row)

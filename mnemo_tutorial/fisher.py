@@ -98,6 +98,10 @@ def fisher_loop(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> ParamDict
     return {k: torch.stack(v) for k, v in out.items()}
 
 
+def _join(module: str, attr: str) -> str:
+    return f"{module}.{attr}" if module else attr
+
+
 def _check_params(model: nn.Module, params: Sequence[str] | None) -> list[str]:
     names = [k for k, _ in model.named_parameters()]
     if params is None:
@@ -108,16 +112,58 @@ def _check_params(model: nn.Module, params: Sequence[str] | None) -> list[str]:
     return [k for k in names if k in wanted]
 
 
+def _shared_parameters(model: nn.Module) -> set[int]:
+    """ids of the Parameters registered in more than one place (tied weights)."""
+    count: dict[int, int] = {}
+    for mod in model.modules():
+        for _, p in mod.named_parameters(recurse=False, remove_duplicate=False):
+            count[id(p)] = count.get(id(p), 0) + 1
+    return {i for i, c in count.items() if c > 1}
+
+
+def _fast_linears(model: nn.Module, wanted: set[str]) -> dict[str, nn.Linear]:
+    """``nn.Linear`` modules with a tensor in ``wanted`` whose parameters no other module holds.
+
+    Contributions are keyed by Parameter identity: a Parameter tied to another module's
+    (one Parameter, two registrations) takes the general route, which adds up every use.
+    """
+    shared = _shared_parameters(model)
+    out = {}
+    for n, m in model.named_modules():
+        if not isinstance(m, nn.Linear) or not {_join(n, "weight"), _join(n, "bias")} & wanted:
+            continue
+        if any(id(p) in shared for p in m.parameters(recurse=False)):
+            continue
+        out[n] = m
+    return out
+
+
+# Relative error allowed between the Linear shortcut's summed gradient and autograd's.
+SHORTCUT_RTOL = 1e-3
+
+
+def _consistent(d: torch.Tensor, a: torch.Tensor, grads: list[torch.Tensor | None]) -> bool:
+    """sum_n delta_n a_n^T (and sum_n delta_n) equal autograd's gradients of the summed loss
+    (``grads``: weight, then bias if present): the Linear's own call is the tensor's only use."""
+    estimates = [d.T @ a, d.sum(0)][: len(grads)]
+    for est, true in zip(estimates, grads):
+        true = torch.zeros_like(est) if true is None else true
+        scale = float(true.abs().max()) + float(est.abs().max())
+        if float((est - true).abs().max()) > SHORTCUT_RTOL * scale + 1e-30:
+            return False
+    return True
+
+
 def _linear_pass(
-    model: nn.Module, params: ParamDict, buffers: ParamDict, x: torch.Tensor, y: torch.Tensor, wanted: set[str]
+    model: nn.Module, params: ParamDict, buffers: ParamDict, x: torch.Tensor, y: torch.Tensor,
+    wanted: set[str],
 ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """Squared loss gradients at the outputs (N, out) and squared inputs (N, in) of every
-    ``nn.Linear`` with a tensor in ``wanted`` that is called exactly once, on (N, in) input."""
-    def prefix(n: str) -> str:
-        return f"{n}." if n else ""
-
-    linears = {n: m for n, m in model.named_modules()
-               if isinstance(m, nn.Linear) and {prefix(n) + "weight", prefix(n) + "bias"} & wanted}
+    ``nn.Linear`` with a tensor in ``wanted`` that holds no shared Parameter, is called
+    exactly once, on (N, in) input, and whose summed per-sample gradients equal autograd's
+    gradient of the summed loss (a weight also used elsewhere, e.g. in a matmul, fails that
+    check and takes the general route)."""
+    linears = _fast_linears(model, wanted)
     if not linears:
         return {}
     seen: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {k: [] for k in linears}
@@ -128,17 +174,29 @@ def _linear_pass(
     handles = [mod.register_forward_hook(hook(name)) for name, mod in linears.items()]
     try:
         with torch.enable_grad():
-            leaves = {k: v.detach().requires_grad_() if v.is_floating_point() else v for k, v in params.items()}
-            loss = stable_cross_entropy(functional_call(model, (leaves, buffers), (x,)), y) * x.shape[0]
+            leaves = {k: v.detach().requires_grad_() if v.is_floating_point() else v
+                      for k, v in params.items()}
+            logits = functional_call(model, (leaves, buffers), (x,))
+            loss = stable_cross_entropy(logits, y) * x.shape[0]
             fast = {k: v[0] for k, v in seen.items()
-                    if len(v) == 1 and v[0][0].dim() == 2 and v[0][0].shape[0] == x.shape[0] and v[0][1].requires_grad}
+                    if len(v) == 1 and v[0][0].dim() == 2 and v[0][0].shape[0] == x.shape[0]
+                    and v[0][1].requires_grad}
+            own = {k: [leaves[_join(k, a)] for a in ("weight", "bias")
+                       if getattr(linears[k], a) is not None] for k in fast}
             outs = [out for _, out in fast.values()]
-            deltas = torch.autograd.grad(loss, outs, allow_unused=True) if fast else []
+            flat_own = [t for k in fast for t in own[k]]
+            grads = torch.autograd.grad(loss, outs + flat_own, allow_unused=True) if fast else ()
     finally:
         for h in handles:
             h.remove()
-    deltas = [torch.zeros_like(o) if d is None else d.detach() for o, d in zip(outs, deltas)]
-    return {name: (d.square(), a.square()) for (name, (a, _)), d in zip(fast.items(), deltas)}
+    deltas = [torch.zeros_like(o) if d is None else d.detach() for o, d in zip(outs, grads)]
+    rest = list(grads[len(outs):])
+    result = {}
+    for (name, (a, _)), d in zip(fast.items(), deltas):
+        mine, rest = rest[: len(own[name])], rest[len(own[name]):]
+        if _consistent(d, a, mine):
+            result[name] = (d.square(), a.square())
+    return result
 
 
 def _linear_pieces(

@@ -15,6 +15,7 @@ stopping a benchmark.
 """
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -22,12 +23,14 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from . import baselines, unlearn
+from . import baselines
 from .checks import check_forget_classes
 from .codes import MnemonicCodes
+from .core.forget import ForgetFailed, ForgetReport, ForgetResult, forget
+from .core.settings import Fixed, ForgetSettings
+from .core.step import apply_step, class_fisher_ratio, layer_steps, resolve_params
 from .data import ImageData
-from .profiles import ForgetSettings, Profile
-from .unlearn import ForgetResult
+from .profiles import Profile
 
 #: What a task may have to provide for a method (``Method.needs``).
 NEEDS = ("codes", "data", "profile")
@@ -136,8 +139,8 @@ def _mnemonic(model: nn.Module, task: UnlearnTask) -> ForgetResult:
     """The one-shot step with the task's forgetting settings; a failed selection is returned."""
     settings = task.forget_settings if task.forget_settings is not None else ForgetSettings()
     try:
-        return unlearn.forget(model, task.codes, list(task.classes), **settings.forget_kwargs())
-    except unlearn.ForgetFailed as exc:
+        return forget(model, task.codes, list(task.classes), settings)
+    except ForgetFailed as exc:
         return exc.result
 
 
@@ -161,23 +164,60 @@ def _code_score(model: nn.Module, codes: MnemonicCodes | torch.Tensor, classes: 
 
 
 def _mnemonic_paper(model: nn.Module, task: UnlearnTask) -> ForgetResult:
-    """The authors' procedure as far as :func:`~mnemo_tutorial.unlearn.forget` expresses it:
-    the paper's fixed lambdas, no per-code Fisher normalisation, and their sign rule: both
-    steps are built and the + step is kept only if its code score (:func:`_code_score`) is
-    strictly higher, otherwise the - step (``forget``'s fixed selection keeps + on a tie).
-    A failed criterion is reported, not raised; ``seconds`` covers both steps."""
+    """The authors' procedure: the paper's fixed lambdas, no per-code Fisher normalisation, and
+    their sign rule: both steps are built from one Fisher computation and the + step is kept
+    only if its code score (:func:`_code_score`) is strictly higher, otherwise the - step.
+    The criterion (no forget code keeps its class, every remaining code does) is reported,
+    not raised; ``seconds`` covers the whole procedure."""
     t0 = time.perf_counter()
     settings = task.forget_settings if task.forget_settings is not None else ForgetSettings()
-    kwargs = {**settings.forget_kwargs(), "selection": "fixed", "lambdas": "paper", "normalize_fisher": False}
+    if task.codes is None:
+        raise ValueError("mnemonic-paper needs the model's mnemonic codes (task.codes)")
     classes = list(task.classes)
-    plus, minus = (unlearn.forget(model, task.codes, classes, sign=s, on_failure="return", **kwargs) for s in (1, -1))
-    scores = {s: _code_score(r.model, task.codes, classes) for s, r in ((1, plus), (-1, minus))}
-    result = plus if scores[1] > scores[-1] else minus
-    result.report.method = "mnemonic-paper"
-    result.report.seconds = time.perf_counter() - t0
-    result.report.details = {**(result.report.details or {}), "code_scores": scores,
-                             "sign_rule": "authors': + only if its code score is strictly higher, else -"}
-    return result
+    codes = task.codes.codes.to(next(model.parameters()).device)
+    was_training = model.training
+    model.eval()
+    try:
+        eta = class_fisher_ratio(model, codes, classes, normalize=False,
+                                 params=resolve_params(model, settings.params))
+        lambdas = Fixed().lambdas(settings.paper_lambdas)
+        steps = layer_steps(eta, *lambdas)
+        candidates = {}
+        for s in (1, -1):
+            new = copy.deepcopy(model)
+            apply_step(new, eta, steps, s)
+            candidates[s] = new
+    finally:
+        model.train(was_training)
+    scores = {s: _code_score(m, codes, classes) for s, m in candidates.items()}
+    sign = 1 if scores[1] > scores[-1] else -1
+    new = candidates[sign]
+    new.train(was_training)
+    clean = _codes_clean(new, codes, classes)
+    report = ForgetReport(
+        method="mnemonic-paper", forget=classes, seconds=time.perf_counter() - t0,
+        status="ok" if clean else "failed", selection="fixed", lambda1=lambdas[0],
+        lambda2=lambdas[1], sign=sign, steps=steps,
+        details={"code_scores": scores, "criterion_met": clean, "normalize_fisher": False,
+                 "criterion": "no forget code keeps its class, every remaining code kept",
+                 "sign_rule": "authors': + only if its code score is strictly higher, else -"},
+    )
+    return ForgetResult(new, report)
+
+
+def _codes_clean(model: nn.Module, codes: torch.Tensor, classes: Sequence[int]) -> bool:
+    """No forget code predicted as its class and every remaining code kept (eval mode)."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            p = next(model.parameters())
+            pred = model(codes.to(device=p.device, dtype=p.dtype)).argmax(1)
+    finally:
+        model.train(was_training)
+    y = torch.arange(pred.numel(), device=pred.device)
+    is_f = torch.isin(y, torch.as_tensor(list(classes), device=y.device))
+    return bool((pred[is_f] != y[is_f]).all() and (pred[~is_f] == y[~is_f]).all())
 
 
 def _baseline(fn: Callable[..., ForgetResult], **settings) -> Run:

@@ -2,8 +2,8 @@
 
 * :class:`Profile`: the TRAINING settings, i.e. everything that changes the trained weights
   (the checkpoint key hashes exactly :meth:`Profile.key_dict`).
-* :class:`ForgetSettings`: how the one-shot step is applied to that model (the paper's
-  lambdas, which tensors may move, the margin of the data-free selection).
+* :class:`~mnemo_tutorial.core.settings.ForgetSettings`: how the one-shot step is applied to
+  that model (the paper's lambdas, which tensors may move, the selection).
 * :class:`SweepSettings`: which classes ``sweep`` forgets one at a time.
 
 :class:`Settings` bundles the three. Built-in names per dataset: ``quick`` (CPU, minutes),
@@ -20,10 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .checks import check_choice
+from .core.settings import ForgetSettings
 
-# The classifier head of the convolutional models: on them the one-shot step forgets a class
-# without hurting the others only when it moves these tensors (see the CIFAR-10 chapter).
-HEAD: tuple[str, ...] = ("fc.weight", "fc.bias")
 # (lambda1, lambda2) of the paper (Yamashita et al., ACML 2024), MNIST and CIFAR-10 experiments.
 MNIST_PAPER_LAMBDAS: tuple[float, float] = (1e-3, 10.0)
 CIFAR10_PAPER_LAMBDAS: tuple[float, float] = (1e-5, 1e4)
@@ -101,36 +99,6 @@ class Profile:
 
 
 @dataclass(frozen=True)
-class ForgetSettings:
-    """How :func:`mnemo_tutorial.unlearn.forget` is applied to a dataset's models.
-
-    ``paper_lambdas``: the paper's (lambda1, lambda2); ``params``: names of the tensors the step
-    may move (None: all); ``margin``: the data-free selection's code margin.
-    """
-
-    paper_lambdas: tuple[float, float] = MNIST_PAPER_LAMBDAS
-    params: tuple[str, ...] | None = None
-    margin: float = 8.0
-
-    def __post_init__(self) -> None:
-        lambdas = tuple(float(v) for v in self.paper_lambdas)
-        if len(lambdas) != 2 or min(lambdas) <= 0:
-            raise ValueError(f"paper_lambdas must be two positive numbers; got {self.paper_lambdas!r}")
-        object.__setattr__(self, "paper_lambdas", lambdas)
-        if self.params is not None:
-            if isinstance(self.params, str) or not self.params:
-                raise ValueError(f"params must be None or a non-empty sequence of tensor names; got {self.params!r}")
-            object.__setattr__(self, "params", tuple(str(p) for p in self.params))
-        if not float(self.margin) > 0:
-            raise ValueError(f"margin must be a positive number; got {self.margin!r}")
-
-    def forget_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``forget(model, codes, classes, **settings.forget_kwargs())``."""
-        params = list(self.params) if self.params is not None else None
-        return {"paper_lambdas": self.paper_lambdas, "params": params, "margin": float(self.margin)}
-
-
-@dataclass(frozen=True)
 class SweepSettings:
     """The classes ``sweep`` forgets one at a time (empty: every class of the dataset)."""
 
@@ -165,7 +133,7 @@ def register_profile(
     profile: Profile, forget: ForgetSettings | None = None, sweep: SweepSettings | None = None
 ) -> Settings:
     """Add (or replace) ``profile.name`` for ``profile.dataset``, with its forgetting settings
-    (default ``ForgetSettings()``: MNIST's paper lambdas, every tensor) and sweep settings
+    (default ``ForgetSettings()``: MNIST's paper lambdas, every tensor, data-free selection) and sweep settings
     (default: every class). Returns the registered :class:`Settings`."""
     if not isinstance(profile, Profile):
         raise ValueError(f"profile must be a Profile; got {type(profile).__name__}")
@@ -234,7 +202,9 @@ for _profile in (
 _CIFAR_PAPER = Profile(name="paper", dataset="cifar10", model="resnet18", epochs=200, batch_size=128,
                        optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=5e-4, schedule="cosine",
                        t_mix=0.3, augment=True)
-_CONV_FORGET = ForgetSettings(paper_lambdas=CIFAR10_PAPER_LAMBDAS, params=HEAD)
+# On the convolutional models the one-shot step forgets a class without hurting the others
+# only when it moves the classifier head (see the CIFAR-10 chapter).
+_CONV_FORGET = ForgetSettings(paper_lambdas=CIFAR10_PAPER_LAMBDAS, params="head")
 for _profile in (
     # CPU, a few minutes: a small ResNet (CIFAR stem, four stages of one basic block, 16-128
     # channels, 0.3 M parameters) for 5 epochs on all 50,000 training images; about 72 % accuracy.

@@ -25,18 +25,26 @@ def seed_everything(seed: int) -> torch.Generator:
 
 @contextmanager
 def isolated_rng(seed: int, device: str | torch.device | None = None) -> Iterator[torch.Generator]:
-    """Run a block with torch's global RNG (CPU, and CUDA for ``device``) seeded with ``seed``
-    and restored afterwards; yields a CPU ``torch.Generator`` seeded with ``seed``.
+    """Run a block with torch's CPU generator (and, for a CUDA ``device``, that device's
+    generator) seeded with ``seed`` and restored afterwards; yields a CPU ``torch.Generator``
+    seeded with ``seed``.
 
-    Library code uses this instead of :func:`seed_everything`, so that calling it leaves the
-    caller's random state (Python, NumPy, torch) exactly as it was.
+    Library code uses this instead of :func:`seed_everything`, so that calling it leaves every
+    generator of the caller as it found it. ``torch.manual_seed`` would also seed every CUDA
+    device (or queue that seeding until CUDA starts), and ``fork_rng`` restores only the
+    devices it is given; so only the CPU generator and the forked device are seeded here, and
+    no other CUDA generator is touched (tested where CUDA is present; on a machine without
+    CUDA there is no CUDA state, and the test checks that no CUDA seeding is requested).
     """
-    devices = []
+    devices: list[int] = []
     if device is not None and torch.device(device).type == "cuda":
         index = torch.device(device).index
         devices = [index if index is not None else torch.cuda.current_device()]
     with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
+        torch.random.default_generator.manual_seed(seed)
+        for d in devices:
+            with torch.cuda.device(d):
+                torch.cuda.manual_seed(seed)
         yield torch.Generator().manual_seed(seed)
 
 

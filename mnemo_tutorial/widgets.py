@@ -16,7 +16,8 @@ import torch
 from torch import nn
 
 from .metrics import evaluate
-from .unlearn import forget
+from .core.forget import forget
+from .core.settings import ForgetSettings
 from .viz import plot_loss_curves, plot_per_class_accuracy
 
 
@@ -90,28 +91,28 @@ def forget_explorer(
     num_classes: int,
     class_names: Sequence[str] | None = None,
     start: int = 0,
-    forget_kwargs: Mapping[str, Any] | None = None,
+    settings: ForgetSettings | None = None,
+    on_failure: str = "return",
 ) -> widgets.interactive:
     """Pick a class to forget; see the per-class test accuracy before and after.
 
     ``codes``: the model's :class:`~mnemo_tutorial.codes.MnemonicCodes` (or a (C, ...) tensor);
     x (N, *input_shape), y (N,): the evaluation split. Each choice runs
-    :func:`mnemo_tutorial.unlearn.forget` (with ``forget_kwargs``) on ``model``, which is left
+    :func:`~mnemo_tutorial.core.forget.forget` (with ``settings``) on ``model``, which is left
     unchanged; results are cached per class. The tensors may live on any device (evaluation
     and forgetting move them to the model's). A step whose criterion is not met is shown with
-    its status "failed" and the code margins (``on_failure="return"`` unless ``forget_kwargs``
-    sets it), not raised: exploring settings that fail is part of exploring.
+    its status "failed" and the code margins (``on_failure="return"`` by default), not
+    raised: exploring settings that fail is part of exploring.
     """
     if not 0 <= int(start) < num_classes:
         raise ValueError(f"start must be a class index in 0..{num_classes - 1}; got {start!r}")
     names = list(class_names) if class_names is not None else [str(c) for c in range(num_classes)]
     before = evaluate(model, x, y, (), num_classes)["per_class"]
     cache: dict[int, tuple[dict, Any]] = {}
-    kw = {"on_failure": "return", **(forget_kwargs or {})}
 
     def show(target: int) -> None:
         if target not in cache:
-            res = forget(model, codes, [target], **kw)
+            res = forget(model, codes, [target], settings, on_failure=on_failure)
             cache[target] = (evaluate(res.model, x, y, [target], num_classes), res.report)
         m, rep = cache[target]
         plot_per_class_accuracy(

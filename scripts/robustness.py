@@ -185,14 +185,6 @@ def train_arch(arch: str, data, profile, seed: int, cache: Path | None, retrain:
     return {"model": res.model.eval(), "codes": codes, "train_seconds": res.train_seconds, "source": "trained"}
 
 
-def head_params(model) -> list[str]:
-    """The tensors of the model's last ``nn.Linear`` (in registration order): its classifier head."""
-    from torch import nn
-
-    name = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)][-1]
-    return [k for k, _ in model.named_parameters() if k.rpartition(".")[0] == name]
-
-
 def verify_split(data, unused, per_class: int):
     """Up to ``per_class`` training samples per class among the indices ``unused`` (not trained
     on), as forget's ``verify=(x, y)``; None when ``per_class`` is 0 or none is left."""
@@ -210,17 +202,15 @@ def forget_every_class(model, codes, data, step: str = "all", verify=None) -> li
     Linear layer's tensors; ``verify``: forget's held-out check; everything else default);
     one row per class."""
     from mnemo_tutorial.metrics import forget_metrics, predict
-    from mnemo_tutorial.unlearn import forget
+    from mnemo_tutorial import ForgetSettings, forget
 
     pred0 = predict(model, data.x_test)
     all_names = [k for k, _ in model.named_parameters()]
-    kwargs = {"params": head_params(model)} if step == "head" else {}
-    if verify is not None:
-        kwargs["verify"] = verify
+    settings = ForgetSettings(params="head" if step == "head" else "all")
     rows = []
     for c in range(data.num_classes):
         before = forget_metrics(pred0, data.y_test, [c], data.num_classes)
-        res = forget(model, codes, [c], on_failure="return", **kwargs)
+        res = forget(model, codes, [c], settings, verify=verify, on_failure="return")
         after = forget_metrics(predict(res.model, data.x_test), data.y_test, [c], data.num_classes)
         rep, diag = res.report, res.report.details["diagnosis"]
         moved = list(rep.steps)

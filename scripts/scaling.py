@@ -14,7 +14,7 @@ code per class. Two sweeps:
 For each point: the median over ``--repeats`` of forgetting class 0 with the package's
 defaults (the Fisher of every code, the ratio eta, the data-free lambda scan, which
 evaluates perturbed models on all C codes, and the step), split into its parts (the time
-spent in ``unlearn.class_fisher_ratio``, ``unlearn._select`` and ``unlearn.apply_step``
+spent in ``class_fisher_ratio``, ``select`` and ``apply_step`` (as ``core.forget`` calls them)
 during the real call; None where the package no longer has one of them); and one training
 epoch with code mixing on ``--train-samples`` samples, after a short warm-up epoch. Times are process CPU seconds with one torch thread (``time.process_time``), so a
 loaded machine changes them less than wall time; the log-log slopes (fitted over each sweep)
@@ -65,14 +65,15 @@ def _model_and_codes(num_classes: int, hidden: int):
     return model, codes
 
 
-PARTS = {"fisher_seconds": "class_fisher_ratio", "scan_seconds": "_select", "step_seconds": "apply_step"}
+PARTS = {"fisher_seconds": "class_fisher_ratio", "scan_seconds": "select", "step_seconds": "apply_step"}
 
 
 @contextlib.contextmanager
 def timed_parts() -> Iterator[dict]:
     """Accumulate the process time spent in each of ``PARTS`` (functions of
-    ``mnemo_tutorial.unlearn``) while the block runs; a part the package lacks stays None."""
-    from mnemo_tutorial import unlearn
+    ``mnemo_tutorial.core.forget``, where forget looks them up) while the block runs; a part
+    the package lacks stays None."""
+    from mnemo_tutorial.core import forget as unlearn
 
     spent: dict = {part: None for part in PARTS}
     saved = {}

@@ -23,9 +23,10 @@ from mnemo_tutorial.data import (
 )
 from mnemo_tutorial.metrics import evaluate
 from mnemo_tutorial.models import CifarResNet, FaceCNN, make_model
-from mnemo_tutorial.profiles import HEAD, PROFILE_NAMES, get_profile, get_settings
+from mnemo_tutorial.core.step import head_params
+from mnemo_tutorial.profiles import PROFILE_NAMES, get_profile, get_settings
 from mnemo_tutorial.train import train_model
-from mnemo_tutorial.unlearn import forget
+from mnemo_tutorial.core.forget import forget
 
 
 # ----------------------------------------------------------------------------- test files
@@ -267,7 +268,8 @@ def test_conv_profiles_build_their_models_and_move_the_head():
             prof = settings.train
             assert prof.dataset == ds and prof.name == name and prof.schedule == "cosine"
             model = make_model(prof.model, num_classes=classes, **prof.model_options())
-            assert set(settings.forget.params) == set(HEAD) <= set(dict(model.named_parameters()))
+            assert settings.forget.params == "head"
+            assert head_params(model) == ("fc.weight", "fc.bias")
             assert all(0 <= c < classes for c in settings.sweep.class_list(classes))
     paper = get_profile("cifar10", "paper")
     assert (paper.model, paper.optimizer, paper.lr, paper.momentum, paper.weight_decay, paper.batch_size, paper.epochs) == (

@@ -275,12 +275,12 @@ def test_bench_writes_its_default_report_under_the_data_root(tiny, tmp_path):
 
 
 def test_failed_forgetting_exits_3_and_still_writes_the_diagnosis(tiny, tmp_path, monkeypatch, capsys):
-    from mnemo_tutorial import unlearn
+    from mnemo_tutorial.core import forget as unlearn
 
     real = unlearn.forget
 
-    def failing(model, codes, classes, **kwargs):
-        result = real(model, codes, classes, **kwargs)
+    def failing(model, codes, classes, settings=None, **kwargs):
+        result = real(model, codes, classes, settings, **kwargs)
         result.report.status = "failed"
         result.report.details["diagnosis"] = {"criterion_met": False, "why": "test"}
         raise unlearn.ForgetFailed("no grid point met the criterion", result)

@@ -231,3 +231,49 @@ def test_chunking_equals_unchunked():
     for budget in (1, 2000):  # one sample per chunk; five samples per chunk (352 entries each)
         assert_groups_close(grouped_fisher(model, x, Y9, group_weights(), normalize=True, max_elements=budget), one,
                             rtol=1e-5, atol=1e-10)
+
+
+# ----------------------------------------------------------------------------- shared weights
+class TiedLinears(nn.Module):
+    """Two Linear modules holding one Parameter (weight tying, as in tied embeddings)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(1)
+        self.a = nn.Linear(5, 5)
+        self.b = nn.Linear(5, 5)
+        self.b.weight = self.a.weight
+        self.out = nn.Linear(5, 3)
+
+    def forward(self, x):
+        return self.out(torch.tanh(self.b(torch.tanh(self.a(x)))))
+
+
+class LinearAlsoInMatmul(nn.Module):
+    """A Linear called once whose weight is also used in a plain matmul."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(2)
+        self.a = nn.Linear(5, 5)
+        self.out = nn.Linear(5, 3)
+
+    def forward(self, x):
+        h = torch.tanh(self.a(x))
+        return self.out(torch.tanh(h @ self.a.weight.T))
+
+
+@pytest.mark.parametrize("model_fn", [TiedLinears, LinearAlsoInMatmul])
+@pytest.mark.parametrize("normalize", [False, True])
+def test_grouped_fisher_with_shared_weights(model_fn, normalize):
+    model = model_fn().eval()
+    g = torch.Generator().manual_seed(5)
+    x, y = torch.randn(9, 5, generator=g), torch.randint(0, 3, (9,), generator=g)
+    w = group_weights()
+    fast = grouped_fisher(model, x, y, w, normalize=normalize)
+    ref = reference(model, x, y, w, normalize=normalize)
+    assert_groups_close(fast, ref)
+    if not normalize:  # and the one-backward-per-sample route
+        loop = fisher_loop(model, x, y)["a.weight"]
+        want = torch.einsum("n,n...->...", w[0], loop)
+        torch.testing.assert_close(fast[0]["a.weight"], want, rtol=1e-4, atol=1e-9)

@@ -4,9 +4,10 @@ import sys
 import pytest
 import torch
 
+from mnemo_tutorial.core.settings import DataFree
 from mnemo_tutorial.data import ImageData
 from mnemo_tutorial.profiles import (
-    CIFAR10_PAPER_LAMBDAS, HEAD, MNIST_PAPER_LAMBDAS, ForgetSettings, Profile, Settings, SweepSettings,
+    CIFAR10_PAPER_LAMBDAS, MNIST_PAPER_LAMBDAS, ForgetSettings, Profile, Settings, SweepSettings,
     datasets_with_profiles, forget_settings, get_profile, get_settings, profile_names, register_profile,
 )
 from mnemo_tutorial.train import checkpoint_key, train_or_load
@@ -35,12 +36,13 @@ def tiny(name="tiny", **kw):
 
 def test_a_registered_custom_profile_is_fetched_keyed_and_trained(tmp_path):
     # before the fix, get_profile rejected every name but quick/standard/paper
-    forget = ForgetSettings(paper_lambdas=(1e-4, 1.0), params=["fc2.weight"], margin=4.0)
+    forget = ForgetSettings(paper_lambdas=(1e-4, 1.0), params=["fc2.weight"],
+                            selection=DataFree(margin=4.0))
     registered = register_profile(tiny(), forget=forget, sweep=SweepSettings((0, 2)))
     assert get_profile("tinyprof", "tiny") == tiny()
     assert get_settings("tinyprof", "tiny") == registered == Settings(tiny(), forget, SweepSettings((0, 2)))
-    assert forget_settings("tinyprof", "tiny").forget_kwargs() == {
-        "paper_lambdas": (1e-4, 1.0), "params": ["fc2.weight"], "margin": 4.0}
+    fs = forget_settings("tinyprof", "tiny")
+    assert (fs.paper_lambdas, fs.params, fs.selection) == ((1e-4, 1.0), ("fc2.weight",), DataFree(4.0))
     assert "tiny" in profile_names("tinyprof") and "tinyprof" in datasets_with_profiles()
     data = tiny_data()
     result = train_or_load(get_profile("tinyprof", "tiny"), data, root=tmp_path, progress=False)
@@ -87,7 +89,10 @@ def test_bad_training_settings(field, value):
 
 @pytest.mark.parametrize("kwargs, word", [(dict(paper_lambdas=(1e-3,)), "paper_lambdas"),
                                           (dict(paper_lambdas=(0, 1)), "paper_lambdas"),
-                                          (dict(params="fc.weight"), "params"), (dict(margin=0), "margin")])
+                                          (dict(params="fc.weight"), "params"), (dict(params=[]), "params"),
+                                          (dict(selection="data-free"), "selection"),
+                                          (dict(fisher_dtype="float16"), "fisher_dtype"),
+                                          (dict(sign=0), "sign")])
 def test_bad_forget_settings(kwargs, word):
     with pytest.raises(ValueError, match=word):
         ForgetSettings(**kwargs)
@@ -99,9 +104,9 @@ def test_built_in_settings():
             paper.t_mix, paper.model) == ("sgd", 0.01, 0.9, 5e-4, 128, 200, 0.1, "mlp")
     assert get_profile("mnist", "quick").optimizer == "adamw"
     for name in ("quick", "standard", "paper"):
-        assert forget_settings("mnist", name) == ForgetSettings(MNIST_PAPER_LAMBDAS, None, 8.0)
+        assert forget_settings("mnist", name) == ForgetSettings(DataFree(8.0), "all", MNIST_PAPER_LAMBDAS)
         for ds in ("cifar10", "faces"):
-            assert forget_settings(ds, name) == ForgetSettings(CIFAR10_PAPER_LAMBDAS, HEAD, 8.0)
+            assert forget_settings(ds, name) == ForgetSettings(DataFree(8.0), "head", CIFAR10_PAPER_LAMBDAS)
             assert get_profile(ds, name).augment and get_profile(ds, name).t_mix == 0.3
         assert get_settings("faces", name).sweep.classes == (0, 7, 14, 21, 28)
         assert get_settings("cifar10", name).sweep.classes == tuple(range(10))
