@@ -6,6 +6,16 @@ every loader):
 3. a download with the ecosystem's own loader (torchvision, scikit-learn);
 4. otherwise a :class:`DataNotFoundError`: one line naming the files needed and where to put them.
 
+Files already in the data root are checked too, every time they are used: a file whose checksum
+the module knows (the MNIST files, the batches of the original CIFAR-10 release) is hashed
+before it is read, and a mismatch is a :class:`ChecksumError` naming the file, the expected and
+the found checksum; the file is left as it is (never replaced behind the user's back, never
+used): delete it and re-run to fetch it again. Hashing is cheap enough to repeat on every load
+(about 0.1-0.2 s for the four MNIST files), so no record of verified files is kept.
+An archive extracted from the mirror leaves a record of its SHA-256 in the extracted folder
+(:data:`ARCHIVE_RECORD`), and the decoded CIFAR-10 cache is used only while it was built from
+that same archive and its tensors still match their recorded SHA-256; otherwise it is rebuilt.
+
 Importing this module does not import torch (the loaders do), so the command line can check
 a dataset name and its class count (:data:`DATASET_CLASSES`) before any slow work.
 """
@@ -30,7 +40,8 @@ class DataNotFoundError(FileNotFoundError):
 
 
 class ChecksumError(ValueError):
-    """A file from the offline mirror does not have the expected checksum."""
+    """A data file (from the offline mirror, or already in the data root) does not have the
+    expected checksum."""
 
 
 @dataclass
@@ -68,7 +79,8 @@ class ImageData:
         return TensorDataset(self.x_test, self.y_test)
 
     def sizes(self) -> str:
-        return f"{self.name}: {len(self.y_train):,} train / {len(self.y_test):,} test, {self.num_classes} classes, input {self.input_shape}"
+        return (f"{self.name}: {len(self.y_train):,} train / {len(self.y_test):,} test, "
+                f"{self.num_classes} classes, input {self.input_shape}")
 
 
 # ---------------------------------------------------------------------------------------
@@ -96,7 +108,8 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
 
 
 def mirror_root(mirror: str | os.PathLike | None = None) -> Path | None:
-    """``mirror`` if given, else ``MNEMO_MIRROR`` (relative paths resolved from the working directory)."""
+    """``mirror`` if given, else ``MNEMO_MIRROR`` (relative paths resolved from the working
+    directory)."""
     if mirror is not None:
         return Path(mirror)
     env = os.environ.get("MNEMO_MIRROR")
@@ -139,6 +152,25 @@ def sha256_file(path: str | os.PathLike) -> str:
     return file_digest(path, "sha256")
 
 
+def verify_root_file(path: str | os.PathLike, algorithm: str, expected: str | None) -> None:
+    """Check a file already in the data root against its known checksum before it is used.
+
+    ``expected`` is the hex digest with ``hashlib``'s ``algorithm`` (None: nothing is known,
+    nothing checked). A mismatch raises :class:`ChecksumError` naming the file, both checksums
+    and the remedy; the file is left untouched (the loaders never replace a file in the root
+    on their own, and never read one that failed its check).
+    """
+    if expected is None:
+        return
+    got = file_digest(path, algorithm)
+    if got != expected.lower():
+        raise ChecksumError(
+            f"checksum mismatch for {path} (already in the data root): {algorithm.upper()} is "
+            f"{got}, expected {expected}; the file is corrupted or a different version: delete "
+            "it and re-run, so it is fetched again (from MNEMO_MIRROR or by download)"
+        )
+
+
 # ---------------------------------------------------------------------------------------
 # The ladder: root -> mirror -> download -> one-line error
 # ---------------------------------------------------------------------------------------
@@ -161,14 +193,16 @@ class _Ladder:
 def _missing(ladder: _Ladder, root: Path, mirror: Path | None, why: str) -> DataNotFoundError:
     where = f"; mirror {mirror} lacks it" if mirror is not None else "; MNEMO_MIRROR is not set"
     return DataNotFoundError(
-        f"{ladder.title} not found: put {ladder.wanted} into {ladder.mirror_place} and set MNEMO_MIRROR, "
-        f"or {ladder.alternative(root)}{where}; {why}"
+        f"{ladder.title} not found: put {ladder.wanted} into {ladder.mirror_place} and set "
+        f"MNEMO_MIRROR, or {ladder.alternative(root)}{where}; {why}"
     )
 
 
 def _find(ladder: _Ladder, root: str | os.PathLike | None, mirror: str | os.PathLike | None,
           download: bool | None) -> ImageData:
-    """Walk the ladder for one dataset (see the module docstring)."""
+    """Walk the ladder for one dataset (see the module docstring). ``ladder.load`` verifies
+    what it reads from the root and raises :class:`ChecksumError` on a mismatch, which ends the
+    walk: a damaged file in the root is reported, never silently replaced."""
     root, mirror_dir = data_root(root), mirror_root(mirror)
     data = ladder.load(root, "root")
     if data is None and mirror_dir is not None and ladder.from_mirror(root, mirror_dir):
@@ -180,7 +214,8 @@ def _find(ladder: _Ladder, root: str | os.PathLike | None, mirror: str | os.Path
     try:
         ladder.fetch(root)
     except Exception as exc:  # network errors come in many types
-        raise _missing(ladder, root, mirror_dir, f"download failed: {one_line(exc)}") from None
+        why = f"download failed: {one_line(exc)}"
+        raise _missing(ladder, root, mirror_dir, why) from None
     data = ladder.load(root, "download")
     if data is None:
         raise _missing(ladder, root, mirror_dir, "the download left no readable files")
@@ -211,24 +246,42 @@ MIRROR_SHA256: dict[str, str] = {
 }
 
 
+# The file, inside a folder extracted from a mirror archive, that records the archive's SHA-256
+# (``sha256sum`` format: "<hex>  <archive name>").
+ARCHIVE_RECORD = ".archive.sha256"
+
+
+def archive_record(tree: Path) -> str | None:
+    """The SHA-256 of the archive ``tree`` was extracted from, as recorded in
+    ``tree/ARCHIVE_RECORD``; None when the folder has no record (unpacked by hand)."""
+    try:
+        fields = (tree / ARCHIVE_RECORD).read_text().split()
+    except FileNotFoundError:
+        return None
+    return fields[0].lower() if fields else None
+
+
 def _extract_from_mirror(archive: Path, root: Path, top: str, expected_sha256: str | None) -> Path:
     """Verify ``archive``'s SHA-256, extract its top-level folder ``top`` into ``root``.
 
     The archive is unpacked into a temporary folder beside the destination and moved into
     place only when complete, so an interrupted run never leaves a half-extracted tree.
-    Members that would land outside the folder are refused (``tarfile``'s "data" filter).
-    Returns ``root / top``.
+    Members that would land outside the folder are refused (``tarfile``'s "data" filter,
+    Python >= 3.10.12 / 3.11.4). The archive's SHA-256 is recorded in ``root/top/ARCHIVE_RECORD``
+    (written before the moves; removed instead when the folder already held entries from an
+    archive with another checksum, whose provenance is then unknown). Returns ``root / top``.
     """
     import tarfile
     import tempfile
 
-    if expected_sha256 is not None:
-        got = sha256_file(archive)
-        if got != expected_sha256:
-            raise ChecksumError(
-                f"checksum mismatch for {archive}: SHA-256 is {got}, expected {expected_sha256}; "
-                "replace the file with an intact copy"
-            )
+    from .utils import atomic_write_text
+
+    got = sha256_file(archive)
+    if expected_sha256 is not None and got != expected_sha256.lower():
+        raise ChecksumError(
+            f"checksum mismatch for {archive}: SHA-256 is {got}, expected {expected_sha256}; "
+            "replace the file with an intact copy"
+        )
     root.mkdir(parents=True, exist_ok=True)
     dest = root / top
     tmp = Path(tempfile.mkdtemp(prefix=f".{top}.", dir=root))
@@ -237,9 +290,16 @@ def _extract_from_mirror(archive: Path, root: Path, top: str, expected_sha256: s
             tar.extractall(tmp, filter="data")
         src = tmp / top
         if not src.is_dir():
-            raise DataNotFoundError(f"{archive} has no top-level folder {top}/; is it the right archive?")
+            raise DataNotFoundError(
+                f"{archive} has no top-level folder {top}/; is it the right archive?"
+            )
         dest.mkdir(exist_ok=True)
-        for item in sorted(src.iterdir()):
+        items = sorted(src.iterdir())
+        if not any((dest / item.name).exists() for item in items):
+            atomic_write_text(dest / ARCHIVE_RECORD, f"{got}  {archive.name}\n")
+        elif archive_record(dest) != got:  # kept entries come from elsewhere
+            (dest / ARCHIVE_RECORD).unlink(missing_ok=True)
+        for item in items:
             target = dest / item.name
             if not target.exists():
                 os.replace(item, target)
@@ -248,7 +308,8 @@ def _extract_from_mirror(archive: Path, root: Path, top: str, expected_sha256: s
     return dest
 
 
-def _archive_step(archive_name: str, top: str, checksums: dict[str, str]) -> Callable[[Path, Path], bool]:
+def _archive_step(archive_name: str, top: str,
+                  checksums: dict[str, str]) -> Callable[[Path, Path], bool]:
     """The mirror step of a dataset shipped as one archive: extract ``<mirror>/<archive_name>``."""
 
     def step(root: Path, mirror: Path) -> bool:
@@ -274,22 +335,34 @@ MNIST_MD5: dict[str, str] = {
 }
 
 
-def _mnist_load(root: Path, source: str) -> ImageData | None:
-    from torchvision.datasets import MNIST
+def _mnist_loader(checksums: dict[str, str]) -> Callable[[Path, str], ImageData | None]:
+    """Read the four IDX files of ``<root>/MNIST/raw`` (None when one is missing), each
+    checked against its MD5 in ``checksums`` first (:func:`verify_root_file`)."""
 
-    if not all((root / "MNIST" / "raw" / n).exists() for n in MNIST_MD5):
-        return None
-    train = MNIST(str(root), train=True, download=False)
-    test = MNIST(str(root), train=False, download=False)
-    return ImageData(
-        name="mnist",
-        x_train=train.data.unsqueeze(1).float().div_(255.0),
-        y_train=train.targets.long(),
-        x_test=test.data.unsqueeze(1).float().div_(255.0),
-        y_test=test.targets.long(),
-        classes=list(MNIST_CLASSES),
-        source=source,
-    )
+    def load(root: Path, source: str) -> ImageData | None:
+        from torchvision.datasets.mnist import read_image_file, read_label_file
+
+        raw = root / "MNIST" / "raw"
+        if not all((raw / n).exists() for n in MNIST_MD5):
+            return None
+        for n in MNIST_MD5:
+            verify_root_file(raw / n, "md5", checksums.get(n))
+        # read the verified files themselves (torchvision's MNIST class would prefer a legacy
+        # MNIST/processed/*.pt copy when one is there)
+        splits = ("train", "t10k")
+        images = {n: read_image_file(str(raw / f"{n}-images-idx3-ubyte")) for n in splits}
+        labels = {n: read_label_file(str(raw / f"{n}-labels-idx1-ubyte")) for n in splits}
+        return ImageData(
+            name="mnist",
+            x_train=images["train"].unsqueeze(1).float().div_(255.0),
+            y_train=labels["train"].long(),
+            x_test=images["t10k"].unsqueeze(1).float().div_(255.0),
+            y_test=labels["t10k"].long(),
+            classes=list(MNIST_CLASSES),
+            source=source,
+        )
+
+    return load
 
 
 def _mnist_mirror_step(checksums: dict[str, str]) -> Callable[[Path, Path], bool]:
@@ -335,13 +408,18 @@ def load_mnist(
 ) -> ImageData:
     """MNIST as tensors: x (N, 1, 28, 28) float32 in [0, 1], y (N,) int64.
 
-    Looks in ``<root>/MNIST/raw``, then in ``<mirror>/mnist/*.gz`` (verifying ``checksums``,
-    the official MD5s by default), then downloads with ``torchvision.datasets.MNIST``
-    (``download=None`` means: unless the environment sets ``MNEMO_OFFLINE=1``).
+    Looks in ``<root>/MNIST/raw``, then in ``<mirror>/mnist/*.gz``, then downloads with
+    ``torchvision.datasets.MNIST`` (``download=None`` means: unless the environment sets
+    ``MNEMO_OFFLINE=1``). Every file is checked against its MD5 in ``checksums`` (the
+    official values by default): a copy from the mirror before it is moved into the root,
+    and the files in the root every time they are read (about 0.2 s). A file in the root that
+    fails its check raises :class:`ChecksumError` (it is not replaced automatically): delete
+    it and re-run, and it is fetched again.
     """
+    sums = MNIST_MD5 if checksums is None else checksums
     ladder = _Ladder(
-        title="MNIST", load=_mnist_load,
-        from_mirror=_mnist_mirror_step(MNIST_MD5 if checksums is None else checksums), fetch=_mnist_fetch,
+        title="MNIST", load=_mnist_loader(sums),
+        from_mirror=_mnist_mirror_step(sums), fetch=_mnist_fetch,
         wanted=", ".join(f"{n}.gz" for n in MNIST_MD5), mirror_place="<MNEMO_MIRROR>/mnist/",
         alternative=lambda root: f"put their uncompressed versions into {root / 'MNIST' / 'raw'}",
     )
@@ -358,7 +436,18 @@ CIFAR10_JPEG_ARCHIVE = "cifar10-jpeg.tar.gz"
 CIFAR10_JPEG_DIR = "cifar10-jpeg"
 CIFAR10_JPEG_CACHE = "cifar10-jpeg-uint8.pt"
 CIFAR10_ORIGINAL_DIR = "cifar-10-batches-py"
-_CIFAR10_CACHE_FORMAT = 1
+# MD5 of the original release's batch files (the official values, as torchvision lists them).
+CIFAR10_ORIGINAL_MD5: dict[str, str] = {
+    "data_batch_1": "c99cafc152244af753f735de768cd75f",
+    "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
+    "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
+    "data_batch_4": "634d18415352ddfa80567beed471001a",
+    "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
+    "test_batch": "40351d587109b95175f43aff81a1287e",
+}
+# 2: the cache records the SHA-256 of the archive its JPEG tree came from, and of its tensors
+_CIFAR10_CACHE_FORMAT = 2
+_CIFAR10_TENSORS = ("x_train", "y_train", "x_test", "y_test")
 CIFAR10_JPEG_NOTE = (
     "offline copy: every image is a JPEG re-encoding of the original CIFAR-10 image "
     "(mean absolute pixel difference about 6/255), so accuracies can differ slightly from "
@@ -387,7 +476,8 @@ def _decode_image_folder(folder: Path, classes: list[str]) -> tuple[torch.Tensor
     ds = ImageFolder(str(folder), loader=_read_rgb)
     if ds.classes != classes:
         raise ValueError(
-            f"{folder} must hold one folder per class, {', '.join(classes)}; found {', '.join(ds.classes)}"
+            f"{folder} must hold one folder per class, {', '.join(classes)}; "
+            f"found {', '.join(ds.classes)}"
         )
     if len(ds) == 0:
         raise DataNotFoundError(f"{folder} holds no images")
@@ -396,27 +486,72 @@ def _decode_image_folder(folder: Path, classes: list[str]) -> tuple[torch.Tensor
     for i, (path, _) in enumerate(ds.samples):
         img, _ = ds[i]
         if img.shape != first.shape:
-            raise ValueError(f"{path} is {img.shape[1]}x{img.shape[0]}, expected {first.shape[1]}x{first.shape[0]} like the others")
+            raise ValueError(f"{path} is {img.shape[1]}x{img.shape[0]}, expected "
+                             f"{first.shape[1]}x{first.shape[0]} like the others")
         images[i] = img
     x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
     y = torch.tensor(ds.targets, dtype=torch.int64)
     return x, y
 
 
-def _cifar10_jpeg_tensors(tree: Path) -> dict[str, torch.Tensor]:
-    """uint8 tensors of the JPEG copy, decoded once and cached in ``tree/CIFAR10_JPEG_CACHE``."""
+def _tensors_sha256(state: dict) -> str:
+    """SHA-256 over the dtype, shape and bytes of the four tensors of a CIFAR-10 cache."""
+    h = hashlib.sha256()
+    for key in _CIFAR10_TENSORS:
+        t = state[key].contiguous()
+        h.update(f"{key}:{t.dtype}:{tuple(t.shape)};".encode())
+        h.update(t.numpy().data.cast("B"))
+    return h.hexdigest()
+
+
+def _cached_tensors(cache: Path, archive_sha256: str | None) -> dict | None:
+    """The cache's contents when they can be trusted, else None (the caller rebuilds it).
+
+    Trusted means: readable, the current format, recording ``archive_sha256`` (the record of
+    the tree it sits in; None for a tree unpacked by hand) as the archive it was decoded from,
+    and tensors whose SHA-256 equals the one recorded when the cache was written (``torch.load``
+    itself does not notice damaged tensor bytes). About 0.3 s for the full dataset.
+    """
+    import torch
+
+    try:
+        state = torch.load(cache, map_location="cpu", weights_only=True)
+    except Exception:  # truncated or not a torch file: rebuilt, never trusted
+        return None
+    if not isinstance(state, dict) or state.get("format") != _CIFAR10_CACHE_FORMAT:
+        return None
+    if "archive_sha256" not in state or state["archive_sha256"] != archive_sha256:
+        return None
+    if not all(isinstance(state.get(k), torch.Tensor) for k in _CIFAR10_TENSORS):
+        return None
+    return state if state.get("sha256") == _tensors_sha256(state) else None
+
+
+def _cifar10_jpeg_tensors(tree: Path) -> dict[str, torch.Tensor] | None:
+    """uint8 tensors of the JPEG copy, decoded once and cached in ``tree/CIFAR10_JPEG_CACHE``.
+
+    The cache records the SHA-256 of the archive the tree was extracted from
+    (:func:`archive_record`) and of its own tensors; a cache that lacks either record, or
+    whose records no longer match (the tree was extracted from another archive, the cache was
+    damaged or written by an older version), is rebuilt from the JPEG files. None when it must
+    be rebuilt and the tree holds no JPEG files (``train/`` and ``test/``) to rebuild it from.
+    """
     import torch
 
     from .utils import atomic_path
 
-    cache = tree / CIFAR10_JPEG_CACHE
+    cache, source = tree / CIFAR10_JPEG_CACHE, archive_record(tree)
     if cache.exists():
-        state = torch.load(cache, map_location="cpu", weights_only=True)
-        if state.get("format") == _CIFAR10_CACHE_FORMAT:
+        state = _cached_tensors(cache, source)
+        if state is not None:
             return state
+    if not ((tree / "train").is_dir() and (tree / "test").is_dir()):
+        return None
     x_train, y_train = _decode_image_folder(tree / "train", CIFAR10_CLASSES)
     x_test, y_test = _decode_image_folder(tree / "test", CIFAR10_CLASSES)
-    state = {"format": _CIFAR10_CACHE_FORMAT, "x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+    state = {"format": _CIFAR10_CACHE_FORMAT, "archive_sha256": source,
+             "x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+    state["sha256"] = _tensors_sha256(state)
     with atomic_path(cache) as tmp:
         torch.save(state, tmp)
     return state
@@ -426,7 +561,8 @@ def _cifar10_data(t: dict[str, torch.Tensor], source: str, fmt: str) -> ImageDat
     """uint8 (N, 3, 32, 32) images and labels ``t`` -> float32 [0, 1] ImageData."""
     for split in ("x_train", "x_test"):
         if tuple(t[split].shape[1:]) != (3, 32, 32):
-            raise ValueError(f"CIFAR-10 images must be 32x32 RGB; found images of shape {tuple(t[split].shape[1:])}")
+            raise ValueError("CIFAR-10 images must be 32x32 RGB; found images of shape "
+                             f"{tuple(t[split].shape[1:])}")
     return ImageData(
         name="cifar10",
         x_train=t["x_train"].float().div_(255.0), y_train=t["y_train"].long(),
@@ -435,20 +571,39 @@ def _cifar10_data(t: dict[str, torch.Tensor], source: str, fmt: str) -> ImageDat
     )
 
 
-def _cifar10_load(root: Path, source: str) -> ImageData | None:
-    """The original release (``<root>/cifar-10-batches-py``), else the JPEG copy, else None."""
-    import torch
-    from torchvision.datasets import CIFAR10
+def _read_cifar10_batches(folder: Path, names: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Batch files of the original release -> uint8 (N, 3, 32, 32) and int64 (N,), each file
+    checked against :data:`CIFAR10_ORIGINAL_MD5` before it is unpickled (as torchvision
+    reads them)."""
+    import pickle
 
-    if (root / CIFAR10_ORIGINAL_DIR).is_dir():
-        tr, te = (CIFAR10(str(root), train=split, download=False) for split in (True, False))
-        t = {"x_train": torch.from_numpy(tr.data).permute(0, 3, 1, 2), "y_train": torch.tensor(tr.targets),
-             "x_test": torch.from_numpy(te.data).permute(0, 3, 1, 2), "y_test": torch.tensor(te.targets)}
+    import numpy as np
+    import torch
+
+    data, labels = [], []
+    for name in names:
+        verify_root_file(folder / name, "md5", CIFAR10_ORIGINAL_MD5.get(name))
+        with open(folder / name, "rb") as f:
+            entry = pickle.load(f, encoding="latin1")
+        data.append(entry["data"])
+        labels.extend(entry["labels"] if "labels" in entry else entry["fine_labels"])
+    x = torch.from_numpy(np.vstack(data).reshape(-1, 3, 32, 32))
+    return x, torch.tensor(labels, dtype=torch.int64)
+
+
+def _cifar10_load(root: Path, source: str) -> ImageData | None:
+    """The original release (``<root>/cifar-10-batches-py``, every batch file MD5-checked),
+    else the JPEG copy (its cache checked against its records), else None."""
+    original = root / CIFAR10_ORIGINAL_DIR
+    if all((original / n).exists() for n in CIFAR10_ORIGINAL_MD5):
+        names = sorted(CIFAR10_ORIGINAL_MD5)
+        x_train, y_train = _read_cifar10_batches(original, [n for n in names if n != "test_batch"])
+        x_test, y_test = _read_cifar10_batches(original, ["test_batch"])
+        t = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
         return _cifar10_data(t, source, "original CIFAR-10 python release (torchvision)")
     tree = root / CIFAR10_JPEG_DIR
-    if (tree / CIFAR10_JPEG_CACHE).exists() or ((tree / "train").is_dir() and (tree / "test").is_dir()):
-        return _cifar10_data(_cifar10_jpeg_tensors(tree), source, CIFAR10_JPEG_NOTE)
-    return None
+    state = _cifar10_jpeg_tensors(tree) if tree.is_dir() else None
+    return None if state is None else _cifar10_data(state, source, CIFAR10_JPEG_NOTE)
 
 
 _cifar10_fetch = _torchvision_fetch("CIFAR10")
@@ -466,21 +621,30 @@ def load_cifar10(
 
     Looks, in order:
 
-    1. in the root: the original release as torchvision unpacks it (``<root>/cifar-10-batches-py``),
-       else the JPEG copy (``<root>/cifar10-jpeg/{train,test}/<class>/*.jpg`` or its decoded cache);
+    1. in the root: the original release as torchvision unpacks it
+       (``<root>/cifar-10-batches-py``; each batch file is checked against its official MD5,
+       :data:`CIFAR10_ORIGINAL_MD5`, before it is read, and a mismatch raises
+       :class:`ChecksumError`: delete the folder and re-run), else the JPEG copy
+       (``<root>/cifar10-jpeg/{train,test}/<class>/*.jpg`` or its decoded cache);
     2. in the mirror: ``<mirror>/cifar10-jpeg.tar.gz`` (SHA-256 checked against ``checksums``,
-       the mirror README's value by default), extracted into ``<root>/cifar10-jpeg``;
+       the mirror README's value by default), extracted into ``<root>/cifar10-jpeg``, which
+       records the archive's SHA-256 (``<root>/cifar10-jpeg/.archive.sha256``);
     3. a download with ``torchvision.datasets.CIFAR10`` (original release) into the root
        (``download=None`` means: unless the environment sets ``MNEMO_OFFLINE=1``).
 
     The JPEG copy is decoded once with ``torchvision.datasets.ImageFolder`` and cached as a
     uint8 tensor file (``<root>/cifar10-jpeg/cifar10-jpeg-uint8.pt``, written atomically), so
-    later loads never decode a JPEG again. ``notes["format"]`` says which copy was used.
+    later loads never decode a JPEG again. The cache records the SHA-256 of the archive the
+    JPEG files came from and of its own tensors; it is used only while both match (the
+    folder's record, the tensors read back), and otherwise rebuilt from the JPEG files (or,
+    when they are gone, the ladder goes on to the mirror). ``notes["format"]`` says which copy
+    was used.
     """
     sums = MIRROR_SHA256 if checksums is None else checksums
     ladder = _Ladder(
         title="CIFAR-10", load=_cifar10_load,
-        from_mirror=_archive_step(CIFAR10_JPEG_ARCHIVE, CIFAR10_JPEG_DIR, sums), fetch=_cifar10_fetch,
+        from_mirror=_archive_step(CIFAR10_JPEG_ARCHIVE, CIFAR10_JPEG_DIR, sums),
+        fetch=_cifar10_fetch,
         wanted=CIFAR10_JPEG_ARCHIVE, mirror_place="<MNEMO_MIRROR>/",
         alternative=lambda root: (f"unpack the original cifar-10-python.tar.gz into {root} "
                                   f"(giving {root / CIFAR10_ORIGINAL_DIR})"),
@@ -514,7 +678,8 @@ def _faces_split(images: torch.Tensor, size: int, source: str, notes: dict[str, 
         y_test=labels.repeat_interleave(FACES_PER_PERSON - k),
         classes=list(FACES_CLASSES),
         source=source,
-        notes={**notes, "split": f"images 1-{k} of each person train, {k + 1}-{FACES_PER_PERSON} test"},
+        notes={**notes,
+               "split": f"images 1-{k} of each person train, {k + 1}-{FACES_PER_PERSON} test"},
     )
 
 
@@ -533,10 +698,12 @@ def _read_orl(tree: Path, size: int) -> torch.Tensor:
             path = tree / f"s{p + 1}" / f"{n + 1}.pgm"
             if not path.exists():
                 raise DataNotFoundError(
-                    f"{path} is missing: the faces folder must hold s1 ... s{FACES_PEOPLE}, each with 1.pgm ... {FACES_PER_PERSON}.pgm"
+                    f"{path} is missing: the faces folder must hold s1 ... s{FACES_PEOPLE}, "
+                    f"each with 1.pgm ... {FACES_PER_PERSON}.pgm"
                 )
             with Image.open(path) as img:
-                out[p, n] = np.asarray(img.convert("L").resize((size, size), Image.BILINEAR), dtype=np.float32) / 255.0
+                small = img.convert("L").resize((size, size), Image.BILINEAR)
+                out[p, n] = np.asarray(small, dtype=np.float32) / 255.0
     return torch.from_numpy(out)
 
 
@@ -546,20 +713,23 @@ def _olivetti_tensors(data_home: Path, size: int, download: bool) -> torch.Tenso
     import torch
     from sklearn.datasets import fetch_olivetti_faces
 
-    bunch = fetch_olivetti_faces(data_home=str(data_home), shuffle=False, download_if_missing=download)
+    bunch = fetch_olivetti_faces(data_home=str(data_home), shuffle=False,
+                                 download_if_missing=download)
     images = np.asarray(bunch.images, dtype=np.float32)
     target = np.asarray(bunch.target)
     order = np.argsort(target, kind="stable")  # person-major, each person's images in their order
     x = torch.from_numpy(images[order]).reshape(FACES_PEOPLE, FACES_PER_PERSON, *images.shape[1:])
     if x.shape[-1] != size or x.shape[-2] != size:
         x = torch.nn.functional.interpolate(
-            x.reshape(-1, 1, *x.shape[-2:]), size=(size, size), mode="bilinear", antialias=True, align_corners=False
+            x.reshape(-1, 1, *x.shape[-2:]), size=(size, size), mode="bilinear", antialias=True,
+            align_corners=False,
         ).clamp_(0, 1).reshape(FACES_PEOPLE, FACES_PER_PERSON, size, size)
     return x.contiguous()
 
 
 def _faces_loader(size: int) -> Callable[[Path, str], ImageData | None]:
-    """The ORL folder ``<root>/att_faces``, else scikit-learn's copy in ``<root>/scikit_learn_data``."""
+    """The ORL folder ``<root>/att_faces``, else scikit-learn's copy in
+    ``<root>/scikit_learn_data``."""
 
     def load(root: Path, source: str) -> ImageData | None:
         tree, sk_home = root / FACES_DIR, root / "scikit_learn_data"
@@ -567,8 +737,10 @@ def _faces_loader(size: int) -> Callable[[Path, str], ImageData | None]:
             note = f"ORL PGM files (92x112 grey), resized to {size}x{size}"
             return _faces_split(_read_orl(tree, size), size, source, {"format": note})
         if any(sk_home.glob("olivetti*.pkz")):  # scikit-learn names it olivetti_py3.pkz
-            note = f"scikit-learn Olivetti faces (64x64 grey){'' if size == 64 else f', resized to {size}x{size}'}"
-            return _faces_split(_olivetti_tensors(sk_home, size, download=False), size, source, {"format": note})
+            resized = "" if size == 64 else f", resized to {size}x{size}"
+            note = f"scikit-learn Olivetti faces (64x64 grey){resized}"
+            images = _olivetti_tensors(sk_home, size, download=False)
+            return _faces_split(images, size, source, {"format": note})
         return None
 
     return load
@@ -577,7 +749,8 @@ def _faces_loader(size: int) -> Callable[[Path, str], ImageData | None]:
 def _faces_fetch(root: Path) -> None:
     from sklearn.datasets import fetch_olivetti_faces
 
-    fetch_olivetti_faces(data_home=str(root / "scikit_learn_data"), shuffle=False, download_if_missing=True)
+    fetch_olivetti_faces(data_home=str(root / "scikit_learn_data"), shuffle=False,
+                         download_if_missing=True)
 
 
 def load_faces(
@@ -620,10 +793,14 @@ def load_faces(
 # ---------------------------------------------------------------------------------------
 # Registry (the only place datasets are named)
 # ---------------------------------------------------------------------------------------
-LOADERS: dict[str, Callable[..., ImageData]] = {"mnist": load_mnist, "cifar10": load_cifar10, "faces": load_faces}
+LOADERS: dict[str, Callable[..., ImageData]] = {
+    "mnist": load_mnist, "cifar10": load_cifar10, "faces": load_faces,
+}
 # Class names of each dataset, known without loading it (the command line checks class
 # indices against these before any data is read).
-DATASET_CLASSES: dict[str, list[str]] = {"mnist": MNIST_CLASSES, "cifar10": CIFAR10_CLASSES, "faces": FACES_CLASSES}
+DATASET_CLASSES: dict[str, list[str]] = {
+    "mnist": MNIST_CLASSES, "cifar10": CIFAR10_CLASSES, "faces": FACES_CLASSES,
+}
 
 
 def load_dataset(name: str, **kwargs) -> ImageData:

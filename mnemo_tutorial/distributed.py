@@ -8,9 +8,10 @@
   the profile's batch over the ranks (:func:`local_batch_size`), see :mod:`mnemo_tutorial.train`.
 * :func:`rank_seed` seeds the draws that differ between ranks (code mixing, augmentation):
   the same ``(seed, rank, world)`` gives the same draws on every run.
-* :func:`grouped_fisher_sharded` computes the code Fisher of many classes with the classes
-  split over the ranks and the parts summed with ``all_reduce``: the same numbers as
-  :func:`mnemo_tutorial.fisher.grouped_fisher` in one process.
+* :func:`grouped_fisher_sharded` computes weighted Fisher sums (the code Fisher of many
+  classes, or ``forget``'s two groups) with the *samples* split over the ranks and the parts
+  summed with one ``all_reduce``, after checking the arguments on every rank: the same numbers
+  as :func:`mnemo_tutorial.fisher.grouped_fisher` in one process.
 
 See the PyTorch documentation of ``torch.distributed`` and ``torchrun`` (elastic launch).
 """
@@ -25,7 +26,9 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from . import fisher
 from .fisher import ParamDict, grouped_fisher
+from .utils import module_device
 
 TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 
@@ -167,6 +170,58 @@ def shard(order: torch.Tensor, rank_: int | None = None, world: int | None = Non
     return order[:usable][rank_::world]
 
 
+def _sample_shard(n: int, rank_: int, world: int) -> slice:
+    """The samples rank ``rank_`` of ``world`` takes in :func:`grouped_fisher_sharded`: one
+    contiguous block each, in rank order, the first ``n % world`` ranks one sample more (as
+    ``torch.tensor_split``). The blocks partition ``range(n)``; with ``n < world`` the last
+    ``world - n`` ranks get none."""
+    if world < 1 or not 0 <= rank_ < world:
+        raise ValueError(f"rank must be in 0..{world - 1} and world size >= 1; "
+                         f"got rank {rank_}, world {world}")
+    size, extra = divmod(n, world)
+    start = rank_ * size + min(rank_, extra)
+    return slice(start, start + size + (rank_ < extra))
+
+
+def _check_fisher_arguments(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor,
+    params: Sequence[str] | None, dtype: torch.dtype | None,
+) -> list[str]:
+    """The checks of :func:`~mnemo_tutorial.fisher.grouped_fisher` (same order, same messages),
+    then ``y`` (N,) and ``dtype`` (None or floating point). -> the tensors, in model order."""
+    n = x.shape[0]
+    if weights.dim() != 2 or weights.shape[1] != n:
+        raise ValueError(f"weights must have shape (G, {n}); got {tuple(weights.shape)}")
+    names = fisher._check_params(model, params)
+    if tuple(y.shape) != (n,):
+        raise ValueError(f"y must have shape ({n},), one label per sample; got {tuple(y.shape)}")
+    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise ValueError(f"dtype must be None or a floating-point torch.dtype; got {dtype!r}")
+    return names
+
+
+def _local_sums(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor,
+    rank_: int, world: int, normalize: bool = False, params: Sequence[str] | None = None,
+    dtype: torch.dtype | None = None, max_elements: int = fisher.MAX_CHUNK_ELEMENTS,
+) -> list[ParamDict] | None:
+    """``grouped_fisher`` over the samples of rank ``rank_`` (:func:`_sample_shard`, views, no
+    copy): its part of every group's sum. None when the rank has no sample."""
+    part = _sample_shard(x.shape[0], rank_, world)
+    if part.start == part.stop:
+        return None
+    return grouped_fisher(model, x[part], y[part], weights[:, part], normalize=normalize,
+                          params=params, dtype=dtype, max_elements=max_elements)
+
+
+def _collective_device(home: torch.device) -> torch.device:
+    """Where the reduced tensor lives: the model's GPU (else the current one) for NCCL, the CPU
+    for gloo."""
+    if backend() == "nccl":
+        return home if home.type == "cuda" else torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
 def grouped_fisher_sharded(
     model: nn.Module,
     x: torch.Tensor,
@@ -174,30 +229,55 @@ def grouped_fisher_sharded(
     weights: torch.Tensor,
     normalize: bool = False,
     params: Sequence[str] | None = None,
+    dtype: torch.dtype | None = None,
+    *,
+    max_elements: int = fisher.MAX_CHUNK_ELEMENTS,
 ) -> list[ParamDict]:
-    """:func:`~mnemo_tutorial.fisher.grouped_fisher` with the groups split over the ranks.
+    """:func:`~mnemo_tutorial.fisher.grouped_fisher` with the samples split over the ranks.
 
-    x: (N, *input_shape), y: (N,), weights: (G, N) -> G dicts {name: param_shape}, equal on
-    every rank. Each rank computes the groups ``g`` with ``g % world == rank`` from the
-    samples those groups weigh (for codes: one code per class), then one ``all_reduce`` per
-    tensor sums the (G, *param_shape) stacks. In a single process it is ``grouped_fisher``.
+    x: (N, *input_shape), y: (N,), weights: (G, N) -> G dicts {name: param_shape}, in the
+    model's parameter order and in ``dtype`` (default the model's), equal on every rank.
+
+    Every rank first checks the arguments as ``grouped_fisher`` does (same ValueError
+    messages; also ``y`` (N,) and a floating-point ``dtype``) before any collective, so a bad
+    argument raises on every rank. Rank r then computes all G groups over its contiguous
+    block of samples (:func:`_sample_shard`; a rank without samples contributes zeros): a
+    group is a per-sample weighted sum, and ``normalize`` divides by the sample's own squared
+    gradient, so the blocks' sums add up to the full ones. The parts (G x parameter count)
+    are flattened into one tensor (on the CPU for gloo, the model's GPU for NCCL) and summed
+    with one ``all_reduce``; the dicts are views of the sum, on the model's device. A rank
+    whose computation raises still joins that reduction (with a failure count in the tensor)
+    and re-raises; the others then raise RuntimeError, so no rank waits forever. In a single
+    process (no active group) it is ``grouped_fisher``.
     """
     if not active():
-        return grouped_fisher(model, x, y, weights, normalize=normalize, params=params)
-    groups = weights.shape[0]
-    mine = list(range(rank(), groups, world_size()))
-    names = [k for k, _ in model.named_parameters() if params is None or k in set(params)]
-    shapes = dict(model.named_parameters())
-    device = next(iter(shapes.values())).device
-    stacks = {k: torch.zeros((groups, *shapes[k].shape), device=device) for k in names}
-    if mine:
-        used = weights[mine].abs().sum(0) > 0  # the samples this rank's groups weigh
-        on_x = used.to(x.device)
-        part = grouped_fisher(model, x[on_x], y[on_x.to(y.device)], weights[mine][:, used],
-                              normalize=normalize, params=params)
-        for g, fisher in zip(mine, part):
-            for k in names:
-                stacks[k][g] = fisher[k].to(stacks[k].dtype)
-    for k in names:
-        dist.all_reduce(stacks[k])
-    return [{k: stacks[k][g] for k in names} for g in range(groups)]
+        return grouped_fisher(model, x, y, weights, normalize=normalize, params=params, dtype=dtype,
+                              max_elements=max_elements)
+    names = _check_fisher_arguments(model, x, y, weights, params, dtype)  # before any collective
+    tensors = dict(model.named_parameters())
+    out_dtype = dtype if dtype is not None else next((tensors[k].dtype for k in names), x.dtype)
+    home, groups, world = module_device(model), weights.shape[0], world_size()
+    sizes = [tensors[k].numel() for k in names] * groups  # group-major: group 0's tensors first
+    flat = torch.zeros(sum(sizes) + 1, dtype=out_dtype, device=_collective_device(home))
+    error: Exception | None = None
+    try:
+        parts = _local_sums(model, x, y, weights, rank(), world, normalize, params, dtype,
+                            max_elements)
+        start = 0
+        for piece in [] if parts is None else [part[k] for part in parts for k in names]:
+            flat[start : start + piece.numel()].copy_(piece.reshape(-1))  # any device, dtype
+            start += piece.numel()
+        del parts
+    except Exception as exc:  # noqa: BLE001 (joins the reduction all the same, re-raised below)
+        error = exc
+        flat.zero_()
+        flat[-1] = 1
+    dist.all_reduce(flat)
+    failed = int(flat[-1].item())
+    if error is not None:
+        raise error
+    if failed:
+        raise RuntimeError(f"grouped_fisher_sharded failed on {failed} of {world} ranks (each "
+                           "raises its own error); no rank returns a result")
+    chunks = iter(flat[:-1].to(home).split(sizes))
+    return [{k: next(chunks).view(tensors[k].shape) for k in names} for _ in range(groups)]

@@ -226,7 +226,7 @@ def _fisher_rank(rank: int, port: int, classes: int, out: str) -> None:
 
 def distributed_fisher(classes: int = 100) -> dict:
     """The per-class code Fisher of the MNIST MLP (hidden 1000) for ``classes`` classes: two
-    gloo processes (classes split over the ranks, sums all-reduced) against one process."""
+    gloo processes (samples split over the ranks, one all_reduce) against one process."""
     import socket
     import tempfile
 

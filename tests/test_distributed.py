@@ -1,13 +1,17 @@
-"""torch.distributed on two CPU processes (gloo): sharding, the code Fisher with classes
-split over ranks equal to the single-process result, training with DistributedDataParallel,
-and the command line under torchrun (against one process, then forgetting)."""
+"""torch.distributed on CPU processes (gloo): sharding, the weighted Fisher sums with the samples
+split over 2 and 3 ranks equal to the single-process result (and bad arguments refused on every
+rank, without a hang), training with DistributedDataParallel, and the command line under
+torchrun (against one process, then forgetting)."""
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import socket
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -24,46 +28,190 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _spawn(fn, world: int, *args, timeout: float = 120.0) -> None:
+    """``fn(rank, world, *args)`` in ``world`` processes; fails the test (killing them) past
+    ``timeout`` seconds instead of waiting forever on a rank stuck in a collective."""
+    ctx = mp.spawn(fn, args=(world, *args), nprocs=world, join=False)
+    deadline = time.monotonic() + timeout
+    while not ctx.join(timeout=1.0):
+        if time.monotonic() > deadline:
+            for p in ctx.processes:
+                p.kill()
+                p.join()
+            pytest.fail(f"{world} processes still running after {timeout} s: a rank hangs")
+
+
+# ----------------------------------------------------------------------- Fisher sums, samples split
+N = 7  # not a multiple of 2 or 3
+
+
 def _model() -> nn.Module:
+    """A convolution (torch.func route) and a Linear (outer-product route)."""
     torch.manual_seed(0)
-    return nn.Sequential(nn.Flatten(), nn.Linear(12, 8), nn.Tanh(), nn.Linear(8, 5)).eval()
+    return nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.Tanh(), nn.Flatten(),
+                         nn.Linear(24, 5)).eval()
 
 
 def _inputs():
     g = torch.Generator().manual_seed(3)
-    x = torch.rand(5, 1, 3, 4, generator=g)  # one code per class
-    y = torch.arange(5)
-    return x, y, torch.eye(5)
+    x = torch.rand(N, 1, 3, 4, generator=g)
+    y = torch.arange(N) % 5
+    forget = (y == 1) | (y == 3)
+    return x, y, torch.stack([forget, ~forget]).double()  # forget's two groups
+
+
+def _cases() -> dict[str, tuple]:
+    """name -> (x, y, weights, normalize, params, dtype)."""
+    x, y, two = _inputs()
+    f64 = torch.float64
+    out = {}
+    for normalize in (False, True):
+        out[f"two groups, normalize={normalize}"] = (x, y, two, normalize, None, f64)
+        out[f"one group per sample, normalize={normalize}"] = (x, y, torch.eye(N), normalize, None,
+                                                               f64)
+    out["params subset"] = (x, y, two, True, ["0.weight", "3.bias"], f64)
+    out["2 samples (an idle rank with 3)"] = (x[:2], y[:2], two[:, :2], True, None, f64)
+    out["float32"] = (x, y, two.float(), True, None, None)
+    return out
+
+
+def _bad_cases() -> dict[str, tuple]:
+    """name -> (weights, kwargs): arguments that grouped_fisher refuses with a ValueError."""
+    _, _, two = _inputs()
+    return {
+        "unknown param, 1 group": (two[:1], {"params": ["3.weight", "nope"]}),
+        "unknown param, 2 groups": (two, {"params": ["nope"]}),
+        "a string as params": (two, {"params": "3.weight"}),
+        "weights of another length": (two[:, 1:], {}),
+    }
+
+
+class _FailsOnRankZero(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(12, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.distributed.get_rank() == 0:
+            raise RuntimeError("rank zero's forward fails")
+        return self.fc(x.flatten(1))
 
 
 def _rank_main(rank: int, world: int, port: int, out: str) -> None:
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port), LOCAL_RANK=str(rank))
-    assert distributed.setup("cpu") and distributed.world_size() == world
-    x, y, w = _inputs()
-    got = distributed.grouped_fisher_sharded(_model(), x, y, w, normalize=True)
-    order = distributed.shard(torch.arange(11))
-    torch.save({"fisher": got, "shard": order}, f"{out}.{rank}")
-    torch.distributed.destroy_process_group()
+    torch.set_num_threads(1)
+    torch.distributed.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+                                         world_size=world, timeout=datetime.timedelta(seconds=30))
+    try:
+        assert distributed.active() and distributed.world_size() == world
+        model, (x, y, _) = _model(), _inputs()
+        # refused before any collective
+        for i, (weights, kwargs) in enumerate(_bad_cases().values()):
+            try:
+                distributed.grouped_fisher_sharded(model, x, y, weights, **kwargs)
+            except ValueError as exc:
+                Path(f"{out}.bad{i}.{rank}").write_text(str(exc))
+        try:  # a failure in one rank's computation: every rank raises, none waits
+            distributed.grouped_fisher_sharded(_FailsOnRankZero(), x, y, torch.ones(1, N))
+        except RuntimeError as exc:
+            Path(f"{out}.failed.{rank}").write_text(str(exc))
+        got = {name: distributed.grouped_fisher_sharded(model, x_, y_, w, normalize, params, dtype)
+               for name, (x_, y_, w, normalize, params, dtype) in _cases().items()}
+        saved = {"fisher": got, "shard": distributed.shard(torch.arange(11))}
+        if world == 2:  # the code Fisher of a trained-size MLP, below
+            saved["codes"] = distributed.grouped_fisher_sharded(*_codes_case(), normalize=False)
+        torch.save(saved, f"{out}.{rank}")
+    finally:
+        torch.distributed.destroy_process_group()
 
 
-def test_sharded_code_fisher_equals_single_process(tmp_path):
-    port, world = _free_port(), 2
-    mp.spawn(_rank_main, args=(world, port, str(tmp_path / "r")), nprocs=world, join=True)
-    x, y, w = _inputs()
-    want = grouped_fisher(_model(), x, y, w, normalize=True)
-    shards = []
-    for r in range(world):
-        saved = torch.load(tmp_path / f"r.{r}", weights_only=True)
-        assert len(saved["fisher"]) == len(want)
-        for got_g, want_g in zip(saved["fisher"], want):
-            for k in want_g:
-                torch.testing.assert_close(got_g[k], want_g[k], rtol=1e-5, atol=1e-8)
-        shards.append(saved["shard"])
-    # every rank the same number of samples, disjoint, together all but the remainder
-    assert [len(s) for s in shards] == [5, 5]
-    assert set(shards[0].tolist()).isdisjoint(shards[1].tolist())
-    assert sorted(shards[0].tolist() + shards[1].tolist()) == list(range(10))
+def max_relative_error(got: list[dict], want: list[dict]) -> float:
+    """max |got - want| / max |want| over every group and tensor."""
+    return max(float((g[k] - w[k]).abs().max() / w[k].abs().max())
+               for g, w in zip(got, want) for k in w)
+
+
+@pytest.fixture(scope="module")
+def gloo_run(tmp_path_factory):
+    """``run(world)``: the folder where ``world`` processes of :func:`_rank_main` left their
+    files, spawned once per world size for the tests of this module."""
+    done: dict[int, Path] = {}
+
+    def run(world: int) -> Path:
+        if world not in done:
+            folder = tmp_path_factory.mktemp(f"gloo{world}")
+            _spawn(_rank_main, world, _free_port(), str(folder / "r"))
+            done[world] = folder
+        return done[world]
+
+    return run
+
+
+@pytest.mark.parametrize("world", [2, 3])
+def test_sharded_fisher_equals_single_process(gloo_run, world):
+    tmp_path = gloo_run(world)
+    model, (x, y, _) = _model(), _inputs()
+    # bad arguments: the single-process ValueError on every rank (and the group stayed in step)
+    for i, (weights, kwargs) in enumerate(_bad_cases().values()):
+        with pytest.raises(ValueError) as want_error:
+            grouped_fisher(model, x, y, weights, **kwargs)
+        for r in range(world):
+            assert (tmp_path / f"r.bad{i}.{r}").read_text() == str(want_error.value)
+    failed = [(tmp_path / f"r.failed.{r}").read_text() for r in range(world)]
+    assert failed[0] == "rank zero's forward fails"
+    assert all(f"failed on 1 of {world} ranks" in m for m in failed[1:])
+    saved = [torch.load(tmp_path / f"r.{r}", weights_only=True) for r in range(world)]
+    for name, (x_, y_, w, normalize, params, dtype) in _cases().items():
+        want = grouped_fisher(model, x_, y_, w, normalize, params, dtype)
+        for r in range(world):
+            got = saved[r]["fisher"][name]
+            assert len(got) == len(want) == w.shape[0], name
+            for got_g, want_g, first in zip(got, want, saved[0]["fisher"][name]):
+                names = params or [k for k, _ in model.named_parameters()]
+                assert list(got_g) == list(want_g) == names  # model order
+                assert all(torch.equal(got_g[k], first[k]) for k in got_g)  # the same on every rank
+                for k in want_g:
+                    assert got_g[k].dtype == want_g[k].dtype == (dtype or torch.float32), (name, k)
+                    assert want_g[k].abs().max() > 0, (name, k)
+                    if dtype == torch.float64:
+                        torch.testing.assert_close(got_g[k], want_g[k], rtol=1e-12, atol=0)
+            if dtype is None:
+                assert max_relative_error(got, want) <= 1e-6, name
+    if world == 2:  # shard: every rank as many samples, disjoint, together all but the remainder
+        shards = [s["shard"] for s in saved]
+        assert [len(s) for s in shards] == [5, 5]
+        assert sorted(shards[0].tolist() + shards[1].tolist()) == list(range(10))
+
+
+def test_sample_shards_partition_the_samples_and_every_rank_works():
+    for n, world in [(7, 3), (10, 3), (2, 3), (0, 2), (5, 1), (9, 4)]:
+        parts = [list(range(n))[distributed._sample_shard(n, r, world)] for r in range(world)]
+        assert [i for p in parts for i in p] == list(range(n))  # contiguous blocks, in order
+        assert [len(p) for p in parts] == [len(t) for t in torch.arange(n).tensor_split(world)]
+    with pytest.raises(ValueError, match="rank must be"):
+        distributed._sample_shard(5, 3, 3)
+    # forget's two groups over 3 ranks: every rank computes both groups on its own samples,
+    # and the parts add up to the single-process sums
+    model, (x, y, two) = _model(), _inputs()
+    for normalize in (False, True):
+        parts = [distributed._local_sums(model, x, y, two, r, 3, normalize, dtype=torch.float64)
+                 for r in range(3)]
+        want = grouped_fisher(model, x, y, two, normalize, dtype=torch.float64)
+        assert all(p is not None and len(p) == 2 for p in parts)
+        assert all(float(p[g][k].abs().max()) > 0 for p in parts for g in range(2) for k in p[g])
+        for g in range(2):
+            for k in want[g]:
+                total = sum(p[g][k] for p in parts)
+                torch.testing.assert_close(total, want[g][k], rtol=1e-12, atol=0)
+    assert distributed._local_sums(model, x[:2], y[:2], two[:, :2], 2, 3) is None  # an idle rank
+
+
+def test_single_process_is_grouped_fisher():
+    model, (x, y, two) = _model(), _inputs()
+    got = distributed.grouped_fisher_sharded(model, x, y, two.float(), normalize=True)
+    want = grouped_fisher(model, x, y, two.float(), normalize=True)
+    assert all(torch.equal(g[k], w[k]) for g, w in zip(got, want) for k in w)
+    with pytest.raises(ValueError, match="params must name"):
+        distributed.grouped_fisher_sharded(model, x, y, two, params=["nope"])
 
 
 def test_single_process_is_rank_zero_of_one(monkeypatch):
@@ -81,16 +229,9 @@ def _codes_case():
     from mnemo_tutorial import MLP, MnemonicCodes
 
     torch.manual_seed(1)
-    model = MLP(784, 64, 7).eval()  # 7 classes over 2 ranks: 4 groups on rank 0, 3 on rank 1
+    model = MLP(784, 64, 7).eval()  # 7 codes over 2 ranks: 4 samples on rank 0, 3 on rank 1
     codes = MnemonicCodes.random(7, (1, 28, 28), seed=2)
     return model, codes.codes, codes.labels(), torch.eye(7)
-
-
-def _fisher_rank_main(rank: int, world: int, port: int, out: str) -> None:
-    _join(rank, world, port)
-    model, x, y, w = _codes_case()
-    torch.save(distributed.grouped_fisher_sharded(model, x, y, w, normalize=False), f"{out}.{rank}")
-    torch.distributed.destroy_process_group()
 
 
 def _join(rank: int, world: int, port: int) -> None:
@@ -100,17 +241,12 @@ def _join(rank: int, world: int, port: int) -> None:
     assert distributed.setup("cpu")
 
 
-def max_relative_error(got: list[dict], want: list[dict]) -> float:
-    """max |got - want| / max |want| over every group and tensor."""
-    return max(float((g[k] - w[k]).abs().max() / w[k].abs().max()) for g, w in zip(got, want) for k in w)
-
-
-def test_sharded_code_fisher_of_an_mlp_equals_one_process_to_1e_6(tmp_path):
-    mp.spawn(_fisher_rank_main, args=(2, _free_port(), str(tmp_path / "f")), nprocs=2, join=True)
+def test_sharded_code_fisher_of_an_mlp_equals_one_process_to_1e_6(gloo_run):
+    out = gloo_run(2)  # the processes of test_sharded_fisher_equals_single_process[2]
     model, x, y, w = _codes_case()
     want = grouped_fisher(model, x, y, w, normalize=False)
     for r in range(2):
-        got = torch.load(tmp_path / f"f.{r}", weights_only=True)
+        got = torch.load(out / f"r.{r}", weights_only=True)["codes"]
         assert len(got) == 7 and all(g.keys() == v.keys() for g, v in zip(got, want))
         assert max_relative_error(got, want) <= 1e-6
     # the check can fail: one group off by 1e-5 of its largest entry is caught
