@@ -19,7 +19,7 @@ _EXPORTS = {
     "fisher": ("code_fisher", "fisher_by_class", "fisher_loop", "oracle_fisher", "per_sample_sq_grads"),
     "metrics": ("confusion_matrix", "evaluate", "forget_metrics", "per_class_accuracy", "predict"),
     "models": ("MLP", "make_model"),
-    "profiles": ("Profile", "Settings", "get_profile", "get_settings"),
+    "profiles": ("Profile", "Settings", "TrainConfig", "get_profile", "get_settings"),
     "train": ("TrainResult", "train_model", "train_or_load"),
     "core.settings": ("DataFree", "Fixed", "ForgetSettings", "Validation"),
     "core.step": ("head_params", "layer_steps", "sensitivity"),

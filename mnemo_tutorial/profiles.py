@@ -1,7 +1,9 @@
 """Named settings per dataset, split by purpose.
 
-* :class:`Profile`: the TRAINING settings, i.e. everything that changes the trained weights
-  (the checkpoint key hashes exactly :meth:`Profile.key_dict`).
+* :class:`TrainConfig`: how any model is trained with codes (the recipe alone);
+  :class:`Profile`: a registered recipe, i.e. a TrainConfig plus the data set and model,
+  everything that changes the trained weights (the checkpoint key hashes
+  :meth:`Profile.key_dict`).
 * :class:`~mnemo_tutorial.core.settings.ForgetSettings`: how the one-shot step is applied to
   that model (the paper's lambdas, which tensors may move, the selection).
 * :class:`SweepSettings`: which classes ``sweep`` forgets one at a time.
@@ -48,17 +50,11 @@ def _plain(value: Any) -> Any:
 
 
 @dataclass(frozen=True)
-class Profile:
-    """Every setting that changes the trained weights, and nothing else (hashable, immutable).
+class TrainConfig:
+    """How a model is trained with mnemonic codes (hashable, immutable): the recipe alone, for
+    any model, e.g. ``train_model(my_model, x, y, codes, TrainConfig(epochs=5))``."""
 
-    ``model_kwargs`` are the keyword arguments of ``make_model(model, ...)`` as a tuple of
-    ``(key, value)`` pairs; a dict is accepted and stored sorted as such pairs.
-    """
-
-    name: str
-    dataset: str
-    model: str
-    epochs: int
+    epochs: int = 10
     batch_size: int = 128
     optimizer: str = "sgd"  # "sgd", "adam" or "adamw" (torch.optim)
     lr: float = 0.01
@@ -68,20 +64,47 @@ class Profile:
     t_mix: float = 0.1  # probability that a training sample is swapped for its class's code
     code_dist: str = "uniform"  # "uniform" (the authors' code) or "normal" (the paper's text)
     augment: bool = False  # random crop (zero padding 4) + horizontal flip (augment.random_crop_flip)
-    model_kwargs: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
-        pairs = dict(self.model_kwargs).items()  # a dict or (key, value) pairs
-        object.__setattr__(self, "model_kwargs", tuple(sorted((str(k), _frozen(v)) for k, v in pairs)))
-        if int(self.epochs) < 1:
-            raise ValueError(f"epochs must be a positive integer; got {self.epochs!r}")
-        if int(self.batch_size) < 1:
-            raise ValueError(f"batch_size must be a positive integer; got {self.batch_size!r}")
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer; got {value!r}")
         if not 0.0 <= float(self.t_mix) <= 1.0:
             raise ValueError(f"t_mix must be a probability in [0, 1]; got {self.t_mix!r}")
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_choice("schedule", self.schedule, SCHEDULES)
         check_choice("code_dist", self.code_dist, CODE_DISTRIBUTIONS)
+
+    def replace(self, **changes: Any) -> Any:
+        """A copy with some settings changed (e.g. ``epochs``)."""
+        return dataclasses.replace(self, **changes)
+
+    def describe(self) -> str:
+        """One line for a progress bar or a log."""
+        return f"{self.epochs} epochs, {self.optimizer} lr {self.lr:g}, t_mix {self.t_mix:g}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Profile(TrainConfig):
+    """A registered recipe: a :class:`TrainConfig` plus the data set and model it is for and
+    the name it is registered under. Every field changes the trained weights, and nothing
+    else is in it (the checkpoint key hashes exactly :meth:`key_dict`).
+
+    ``model_kwargs`` are the keyword arguments of ``make_model(model, ...)`` as a tuple of
+    ``(key, value)`` pairs; a dict is accepted and stored sorted as such pairs.
+    """
+
+    name: str
+    dataset: str
+    model: str
+    model_kwargs: tuple[tuple[str, Any], ...] = ()
+
+    def __post_init__(self) -> None:
+        pairs = dict(self.model_kwargs).items()  # a dict or (key, value) pairs
+        frozen = tuple(sorted((str(k), _frozen(v)) for k, v in pairs))
+        object.__setattr__(self, "model_kwargs", frozen)
+        super().__post_init__()
 
     def model_options(self) -> dict[str, Any]:
         """``model_kwargs`` as a dict for ``make_model(profile.model, **profile.model_options())``."""
@@ -93,9 +116,8 @@ class Profile:
         d["model_kwargs"] = {k: _plain(v) for k, v in self.model_kwargs}
         return d
 
-    def replace(self, **changes: Any) -> "Profile":
-        """A copy with some settings changed (e.g. ``epochs``)."""
-        return dataclasses.replace(self, **changes)
+    def describe(self) -> str:
+        return f"{self.dataset}/{self.name}: {super().describe()}"
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from .codes import MnemonicCodes
 from .data import ImageData, data_root
 from .env import Precision, machine_description, retrain_requested, training_precision
 from .models import make_model
-from .profiles import Profile
+from .profiles import Profile, TrainConfig
 from .utils import atomic_path, get_device, isolated_rng
 
 CHECKPOINT_FORMAT = 3
@@ -80,7 +80,7 @@ class TrainResult:
 # ---------------------------------------------------------------------------------------
 # The training loop
 # ---------------------------------------------------------------------------------------
-def _optimizer(model: nn.Module, profile: Profile) -> torch.optim.Optimizer:
+def _optimizer(model: nn.Module, profile: TrainConfig) -> torch.optim.Optimizer:
     params = model.parameters()
     if profile.optimizer == "sgd":
         return torch.optim.SGD(params, lr=profile.lr, momentum=profile.momentum, weight_decay=profile.weight_decay)
@@ -91,7 +91,7 @@ def _optimizer(model: nn.Module, profile: Profile) -> torch.optim.Optimizer:
     raise ValueError(f"profile.optimizer must be 'sgd', 'adam' or 'adamw'; got {profile.optimizer!r}")
 
 
-def _scheduler(opt: torch.optim.Optimizer, profile: Profile, steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler | None:
+def _scheduler(opt: torch.optim.Optimizer, profile: TrainConfig, steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler | None:
     """Cosine decay per step down to 0 at the last step (``schedule="cosine"``), else None."""
     if profile.schedule != "cosine":
         return None
@@ -145,7 +145,7 @@ class _Loop:
 
     model: nn.Module
     codes: MnemonicCodes
-    profile: Profile
+    profile: TrainConfig
     opt: torch.optim.Optimizer
     sched: Any
     precision: Precision
@@ -203,7 +203,7 @@ def _epoch(loop: _Loop, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], de
     return float(loss_sum) / seen, 100.0 * float(correct) / seen
 
 
-def _train(model: nn.Module, codes: MnemonicCodes, profile: Profile, seed: int, dev: torch.device,
+def _train(model: nn.Module, codes: MnemonicCodes, profile: TrainConfig, seed: int, dev: torch.device,
            augment: Augment | None, progress: bool, n: int, source: Callable[[EpochBatches], Iterable]) -> TrainResult:
     """The loop shared by :func:`train_model` and :func:`train_from_dataset`; ``source`` turns
     the epoch's batch sampler into batches of (x, y)."""
@@ -221,7 +221,8 @@ def _train(model: nn.Module, codes: MnemonicCodes, profile: Profile, seed: int, 
         draws = gen if world == 1 else torch.Generator().manual_seed(distributed.rank_seed(seed, rank, world))
         loop = _Loop(net, codes.to(dev), profile, opt, _scheduler(opt, profile, len(sampler)), precision, scaler, augment, draws)
         batches = source(sampler)
-        bar = tqdm(range(profile.epochs), desc=f"train {profile.dataset}/{profile.name}", disable=not progress or rank != 0)
+        desc = f"train {profile.dataset}/{profile.name}" if isinstance(profile, Profile) else "train"
+        bar = tqdm(range(profile.epochs), desc=desc, disable=not progress or rank != 0)
         for epoch in bar:
             loss, acc = _epoch(loop, batches, dev)
             history.append({"epoch": epoch + 1, "loss": loss, "train_acc": acc})
@@ -241,13 +242,14 @@ def train_model(
     x: torch.Tensor,
     y: torch.Tensor,
     codes: MnemonicCodes,
-    profile: Profile,
+    profile: TrainConfig,
     seed: int = 0,
     device: str | torch.device | None = None,
     augment: Augment | None = None,
     progress: bool = True,
 ) -> TrainResult:
-    """Train ``model`` in place on (x (N, *input_shape), y (N,)) with code mixing.
+    """Train ``model`` in place on (x (N, *input_shape), y (N,)) with code mixing, following
+    ``profile`` (a :class:`~mnemo_tutorial.profiles.TrainConfig`, or a registered Profile).
 
     Each epoch shuffles the data, applies ``augment`` to the real samples, then swaps each
     sample for its class's code with probability ``profile.t_mix`` (codes are never
@@ -262,6 +264,9 @@ def train_model(
     (:func:`~mnemo_tutorial.distributed.rank_seed`): reproducible for a given world size.
     One process draws everything from ``seed`` alone, as before.
     """
+    if not isinstance(profile, TrainConfig):
+        raise ValueError("profile must be a TrainConfig (or a registered Profile), e.g. "
+                         f"TrainConfig(epochs=5); got {type(profile).__name__}")
     if x.shape[0] != y.shape[0] or x.shape[0] == 0:
         raise ValueError(f"x and y must hold the same positive number of samples; got {x.shape[0]} and {y.shape[0]}")
     dev = distributed.rank_device(get_device(device))
@@ -274,7 +279,7 @@ def train_from_dataset(
     model: nn.Module,
     dataset: Dataset,
     codes: MnemonicCodes,
-    profile: Profile,
+    profile: TrainConfig,
     seed: int = 0,
     device: str | torch.device | None = None,
     augment: Augment | None = None,

@@ -1,21 +1,39 @@
 import copy
 import json
 import random
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from mnemo_tutorial import unlearn
 from mnemo_tutorial.checks import check_forget_classes
 from mnemo_tutorial.codes import MnemonicCodes
+from mnemo_tutorial.core import forget as forget_module
+from mnemo_tutorial.core import probe as probe_module
+from mnemo_tutorial.core.forget import ForgetFailed, forget
+from mnemo_tutorial.core.probe import CodeProbe, CodeStats
+from mnemo_tutorial.core.selection import candidates
+from mnemo_tutorial.core.settings import (
+    DEFAULT_MARGIN,
+    LAMBDA1_GRID,
+    LAMBDA2_GRID,
+    PAPER_LAMBDAS,
+    DataFree,
+    Fixed,
+    ForgetSettings,
+    Validation,
+)
+from mnemo_tutorial.core.step import (
+    class_fisher_ratio,
+    head_params,
+    layer_steps,
+    sensitivity,
+)
 from mnemo_tutorial.fisher import stable_cross_entropy
 from mnemo_tutorial.metrics import forget_metrics
 from mnemo_tutorial.models import MLP
-from mnemo_tutorial.unlearn import (
-    LAMBDA1_GRID, LAMBDA2_GRID, ForgetFailed, forget, layer_steps, sensitivity,
-)
 
 
 class ReluMLP(MLP):
@@ -51,8 +69,17 @@ def tiny():
     return trained_tiny()
 
 
+def fixed(lambda1=None, lambda2=None, **kwargs):
+    return ForgetSettings(selection=Fixed(lambda1, lambda2), **kwargs)
+
+
+def data_free(margin, **kwargs):
+    return ForgetSettings(selection=DataFree(margin=margin), **kwargs)
+
+
 def code_margins(model, codes, classes):
-    """(min over forget codes of best remaining logit - own, min over remaining codes of own - best other)."""
+    """(min over forget codes of best remaining logit - own,
+    min over remaining codes of own - best other)."""
     with torch.no_grad():
         z = model(codes.codes)
     n = z.shape[0]
@@ -64,7 +91,39 @@ def code_margins(model, codes, classes):
 
 def delta_norm(a, b):
     with torch.no_grad():
-        return sum(float((p - q).double().square().sum()) for p, q in zip(a.parameters(), b.parameters())) ** 0.5
+        sq = sum(float((p - q).double().square().sum())
+                 for p, q in zip(a.parameters(), b.parameters()))
+    return sq**0.5
+
+
+def assert_same_weights(a, b):
+    for (k, p), (_, q) in zip(a.named_parameters(), b.named_parameters()):
+        assert torch.equal(p, q), k
+
+
+def no_instance_forward(model):
+    return all("forward" not in vars(m) for m in model.modules())
+
+
+def head_only_reference(model, codes, forgotten, head, lam1, lam2, sign):
+    """The step by hand from the Fisher of the ``head`` tensors only, each code's squared
+    gradient normalised over the head: {name: expected new tensor}."""
+    params = dict(model.named_parameters())
+    sq = {k: [] for k in head}
+    for c in range(codes.num_classes):
+        loss = stable_cross_entropy(model(codes.codes[c : c + 1]), torch.tensor([c]))
+        for k, g in zip(head, torch.autograd.grad(loss, [params[k] for k in head])):
+            sq[k].append(g.square())
+    sq = {k: torch.stack(v) for k, v in sq.items()}
+    total = sum(v.flatten(1).sum(1) for v in sq.values())  # each code's norm over the head only
+    norm = {k: v / total.view(-1, *[1] * (v.dim() - 1)) for k, v in sq.items()}
+    remain = [c for c in range(codes.num_classes) if c != forgotten]
+    out = {}
+    for k in head:
+        eta = norm[k][forgotten] / (norm[k][remain].mean(0) + 1e-16)
+        alpha = min(lam1, lam2 / float(eta.max()))
+        out[k] = (params[k] + sign * alpha * eta).detach()
+    return out
 
 
 def test_sensitivity_and_layer_steps_by_hand():
@@ -84,7 +143,8 @@ def test_sensitivity_and_layer_steps_by_hand():
 def test_perturbation_equals_formula_on_tiny_model(tiny):
     model, codes, _, _ = tiny
     lam1, lam2 = 1e-2, 0.5
-    res = forget(model, codes, [1], lambdas=(lam1, lam2), sign=-1, normalize_fisher=False, on_failure="return")
+    settings = fixed(lam1, lam2, sign=-1, normalize_fisher=False)
+    res = forget(model, codes, [1], settings, on_failure="return")
     # by hand: squared gradients of each code's loss, one backward per code
     sq = {k: [] for k, _ in model.named_parameters()}
     for c in range(codes.num_classes):
@@ -102,7 +162,8 @@ def test_perturbation_equals_formula_on_tiny_model(tiny):
         assert res.report.steps[k] == pytest.approx(alpha, rel=1e-4)
         torch.testing.assert_close(new[k], w - alpha * eta, rtol=1e-4, atol=1e-6)
     assert res.report.sign == -1 and res.report.selection == "fixed"
-    assert res.report.details["lambdas"] == "given"
+    assert res.report.details["settings"]["selection"]["lambdas_source"] == "given"
+    assert res.report.details["settings"]["selection"]["lambdas"] == [lam1, lam2]
 
 
 def test_input_model_untouched_modes_restored_no_grads(tiny):
@@ -117,42 +178,51 @@ def test_input_model_untouched_modes_restored_no_grads(tiny):
         assert all(p.grad is None for p in model.parameters())
         assert all(p.grad is None for p in res.model.parameters())
         assert res.model is not model
-        assert "forward" not in vars(res.model.fc1)  # the probe's patch is gone
+        assert no_instance_forward(res.model) and no_instance_forward(model)
     model.eval()
 
 
 def test_sign_choice_follows_code_score(tiny):
     model, codes, _, _ = tiny
-    res = forget(model, codes, [0], lambdas=(1.0, 50.0), on_failure="return")
+    res = forget(model, codes, [0], fixed(1.0, 50.0), on_failure="return")
     scores = {}
     for s in (1, -1):
-        m = forget(model, codes, [0], lambdas=(1.0, 50.0), sign=s, on_failure="return").model
+        m = forget(model, codes, [0], fixed(1.0, 50.0, sign=s), on_failure="return").model
         pred = m(codes.codes).argmax(1)
         scores[s] = float(pred[0] != 0) + float((pred[1:] == torch.arange(1, 4)).float().mean())
     assert scores[res.report.sign] == max(scores.values())
 
 
-def test_auto_forgets_each_class_of_tiny_model_from_codes_only(tiny):
+def test_data_free_forgets_each_class_of_tiny_model_from_codes_only(tiny):
     model, codes, x, y = tiny
     met = []
     for c in range(4):
         res = forget(model, codes, [c], on_failure="return")
-        assert res.report.selection == "data-free"
-        diag = res.report.details["diagnosis"]
+        rep = res.report
+        assert rep.selection == "data-free"
+        diag = rep.details["diagnosis"]
         met.append(diag["criterion_met"])
-        assert (res.report.status == "ok") == diag["criterion_met"] == (diag["forget_code_margin"]["after"] >= 8.0)
-        assert diag["forget_code_margin"]["before"] < 0 < diag["remaining_code_margin"]["after"]
+        depth, keep = code_margins(res.model, codes, [c])  # what the returned model does
+        assert diag["forget_code_margin"]["after"] == pytest.approx(depth, rel=1e-4, abs=1e-4)
+        assert (rep.status == "ok") == diag["criterion_met"] == (depth >= DEFAULT_MARGIN)
+        assert diag["forget_code_margin"]["before"] < 0 < keep
+        if not diag["criterion_met"]:  # every candidate of both signs was scanned in vain
+            eta = class_fisher_ratio(model, codes.codes, [c])
+            grid = candidates(eta, (LAMBDA1_GRID, LAMBDA2_GRID))
+            assert rep.details["fallback"] == "deepest"
+            assert rep.details["candidates_evaluated"] == 2 + 2 * len(grid.lambdas)
         m = forget_metrics(res.model(x).argmax(1), y, [c], 4)
         assert m["E_F"] >= 85.0, (c, m)
         assert m["A_R"] >= 95.0, (c, m)
-    assert met == [False, False, True, True]  # the codes of classes 0 and 1 reach about 5 and 7.6 logits
+    assert any(met)
 
 
 def test_validation_selection_and_several_classes(tiny):
     model, codes, x, y = tiny
-    res = forget(model, codes, [0, 3], validation=(x[:200], y[:200]))
+    res = forget(model, codes, [0, 3], ForgetSettings(selection=Validation(x[:200], y[:200])))
     assert res.report.selection == "validation" and res.report.forget == [0, 3]
     assert res.report.details["validation_size"] == 200
+    assert res.report.details["settings"]["selection"] == {"name": "validation", "samples": 200}
     m = forget_metrics(res.model(x[200:]).argmax(1), y[200:], [0, 3], 4)
     assert m["E_F"] >= 95.0 and m["A_R"] >= 90.0
 
@@ -166,11 +236,24 @@ def test_same_seed_gives_bit_identical_weights():
         assert torch.equal(a, b), k
 
 
+def test_default_settings_equal_forget_settings_bit_for_bit(tiny):
+    model, codes, _, _ = tiny
+    for c in (0, 2):
+        a = forget(model, codes, [c], on_failure="return")
+        b = forget(model, codes, [c], ForgetSettings(), on_failure="return")
+        assert_same_weights(a.model, b.model)
+        ra, rb = a.report.to_dict(), b.report.to_dict()
+        ra.pop("seconds"), rb.pop("seconds")
+        assert ra == rb
+        assert ra["details"]["settings"] == ForgetSettings().describe()
+
+
 def test_global_random_state_untouched(tiny):
     model, codes, x, y = tiny
     states = (torch.get_rng_state(), np.random.get_state()[1].copy(), random.getstate())
     forget(model, codes, [2])
-    forget(model, codes, [2], validation=(x[:50], y[:50]), on_failure="return")
+    forget(model, codes, [2], ForgetSettings(selection=Validation(x[:50], y[:50])),
+           on_failure="return")
     assert torch.equal(torch.get_rng_state(), states[0])
     assert np.array_equal(np.random.get_state()[1], states[1]) and random.getstate() == states[2]
 
@@ -187,26 +270,55 @@ def test_bad_forget_sets(bad, word):
         check_forget_classes(bad, 4)
 
 
-X2 = (torch.rand(5, 12), torch.zeros(5, dtype=torch.long))
+X_EMPTY = (torch.rand(0, 12), torch.zeros(0, dtype=torch.long))
+X_MISMATCHED = (torch.rand(3, 12), torch.zeros(2, dtype=torch.long))
 
 
-@pytest.mark.parametrize("kwargs, word", [
-    (dict(lambdas="best"), "lambdas"), (dict(lambdas=(0, 1)), "lambdas"),
-    (dict(sign=2), "sign"), (dict(sign=True), "sign"), (dict(margin=-1.0), "margin"),
-    (dict(selection="paper"), "selection"), (dict(selection="validation"), "validation"),
-    (dict(lambdas=(1e-3, 1.0), selection="data-free"), "lambdas"),
-    (dict(validation=X2, selection="fixed"), "validation"),
-    (dict(validation=(torch.rand(0, 12), torch.zeros(0, dtype=torch.long))), "validation"),
-    (dict(verify=(torch.rand(3, 12), torch.zeros(2, dtype=torch.long))), "verify"),
-    (dict(on_failure="ignore"), "on_failure"), (dict(paper_lambdas=(1e-3,)), "paper_lambdas"),
-    (dict(grids=((), (1.0,))), "grids"), (dict(grids=((1.0,), (-1.0,))), "grids"),
-    (dict(fisher_dtype=torch.int64), "fisher_dtype"),
-    (dict(params=["nope"]), "params"), (dict(params=[]), "params"),
+@pytest.mark.parametrize("make, word", [
+    (lambda: Fixed("best", 10.0), r"Fixed\(lambda1, lambda2\)"),
+    (lambda: Fixed(0, 1), r"Fixed\(lambda1, lambda2\) must be positive"),
+    (lambda: Fixed(1e-3), "both lambda1 and lambda2"),
+    (lambda: Fixed(lambda2=10.0), "both lambda1 and lambda2"),
+    (lambda: ForgetSettings(sign=2), "sign"), (lambda: ForgetSettings(sign=True), "sign"),
+    (lambda: DataFree(margin=-1.0), "margin"), (lambda: DataFree(margin="big"), "margin"),
+    (lambda: ForgetSettings(selection="paper"), "selection"),
+    (lambda: ForgetSettings(selection="data-free"), "selection"),
+    (lambda: ForgetSettings(selection=Validation), "selection"),
+    (lambda: ForgetSettings(selection=None), "selection"),
+    (lambda: Validation(*X_EMPTY), r"Validation\(x, y\).*0 inputs, 0 labels"),
+    (lambda: Validation(*X_MISMATCHED), r"Validation\(x, y\).*3 inputs, 2 labels"),
+    (lambda: ForgetSettings(paper_lambdas=(1e-3,)), "paper_lambdas"),
+    (lambda: ForgetSettings(paper_lambdas=(1e-3, -1.0)), "paper_lambdas"),
+    (lambda: ForgetSettings(grids=((), (1.0,))), "grids"),
+    (lambda: ForgetSettings(grids=((1.0,), (-1.0,))), "grids"),
+    (lambda: ForgetSettings(fisher_dtype=torch.int64), "fisher_dtype"),
+    (lambda: ForgetSettings(fisher_dtype=torch.float64), "fisher_dtype"),
+    (lambda: ForgetSettings(fisher_dtype="float16"), "fisher_dtype"),
+    (lambda: ForgetSettings(normalize_fisher="yes"), "normalize_fisher"),
+    (lambda: ForgetSettings(params=[]), "params"),
+    (lambda: ForgetSettings(params="heads"), "params.*'heads'"),
+    (lambda: ForgetSettings(params=[1, 2]), "params"),
+    (lambda: ForgetSettings().replace(sign=0), "sign"),
 ])
-def test_bad_options(kwargs, word):
+def test_bad_settings(make, word):
+    with pytest.raises(ValueError, match=word):
+        make()
+
+
+@pytest.mark.parametrize("args, kwargs, word", [
+    ((), {"verify": X_MISMATCHED}, "verify.*3 inputs, 2 labels"),
+    ((), {"verify": X_EMPTY}, "verify"),
+    ((), {"verify": torch.rand(3, 12)}, "verify"),
+    ((), {"on_failure": "ignore"}, "on_failure"),
+    (({"params": "all"},), {}, "settings must be a ForgetSettings; got dict"),
+    ((DataFree(),), {}, "settings must be a ForgetSettings; got DataFree"),
+    ((ForgetSettings(params=["nope"]),), {}, "params.*nope"),
+    ((ForgetSettings(params=["fc2.weight", "fc3.bias"]),), {}, "params.*fc3.bias"),
+])
+def test_bad_forget_arguments(args, kwargs, word):
     model, codes, _, _ = trained_tiny(steps=1)
     with pytest.raises(ValueError, match=word):
-        forget(model, codes, [0], **kwargs)
+        forget(model, codes, [0], *args, **kwargs)
 
 
 @pytest.mark.parametrize("cls", [MLP, ReluMLP])
@@ -214,17 +326,22 @@ def test_probe_routes_equal_the_plain_forward(cls):
     model, codes, _, _ = trained_tiny(cls=cls)
     model.eval()
     eta = {k: torch.rand_like(v) for k, v in model.named_parameters()}
-    work = copy.deepcopy(model)
-    probe = unlearn._Probe(model, work, codes.codes, torch.arange(4), eta, [1], 4)
-    rows = torch.tensor([[0.3, -0.2, 0.1, 0.5], [0.0, 0.0, 0.0, 0.0], [-1.0, 1.0, 2.0, -0.5]], dtype=torch.float64)
+    probe = CodeProbe(model, codes.codes, torch.arange(4), eta, [1], 4)
+    assert probe.work is not model
+    rows = torch.tensor([[0.3, -0.2, 0.1, 0.5], [0.0, 0.0, 0.0, 0.0], [-1.0, 1.0, 2.0, -0.5]],
+                        dtype=torch.float64)
     generic = probe.logits(rows)
     assert probe.enable_fast(rows[0]) == "fast" and "fc1" in probe.cached
     fast = probe.logits(rows)
     for r, z in zip(rows, fast):
-        params = {k: v.detach() + float(r[j]) * eta[k] for j, (k, v) in enumerate(model.named_parameters())}
+        params = {k: v.detach() + float(r[j]) * eta[k]
+                  for j, (k, v) in enumerate(model.named_parameters())}
         plain = torch.func.functional_call(model, params, (codes.codes,))
         torch.testing.assert_close(z, plain, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(fast, generic, rtol=1e-5, atol=1e-5)
+    stats = list(probe.scan(rows))
+    assert stats == probe.code_stats(fast) and all(isinstance(s, CodeStats) for s in stats)
+    assert stats[1].remain_ok and stats[1].forget_depth < 0  # unmoved: code 1 still class 1
 
 
 def test_relu_subclass_of_mlp_is_probed_as_it_computes():
@@ -255,49 +372,63 @@ def test_structure_the_fast_route_cannot_see_falls_back_to_generic():
     model = Tied().eval()
     codes = MnemonicCodes.random(4, (12,), seed=0)
     eta = {k: torch.rand_like(v) for k, v in model.named_parameters()}
-    probe = unlearn._Probe(model, copy.deepcopy(model), codes.codes, torch.arange(4), eta, [1], 4)
+    probe = CodeProbe(model, codes.codes, torch.arange(4), eta, [1], 4)
     assert probe.enable_fast(torch.ones(4, dtype=torch.float64)) == "generic"
-    res = forget(model, codes, [1], lambdas=(1e-2, 1.0), on_failure="return")
+    res = forget(model, codes, [1], fixed(1e-2, 1.0), on_failure="return")
     assert res.report.details["probe"] == "generic"
 
 
 def test_params_is_the_head_only_fisher_step(tiny):
-    """Defect 1: forget(params=HEAD) = the Fisher of the head only, normalised over the head."""
+    """Defect 1: params=HEAD = the Fisher of the head only, normalised over the head."""
     model, codes, _, _ = tiny
     head = ["fc2.weight", "fc2.bias"]
     lam1, lam2 = 1.0, 5.0
-    res = forget(model, codes, [1], params=head, lambdas=(lam1, lam2), sign=-1, on_failure="return")
-    params = dict(model.named_parameters())
-    sq = {k: [] for k in head}
-    for c in range(4):
-        loss = stable_cross_entropy(model(codes.codes[c : c + 1]), torch.tensor([c]))
-        for k, g in zip(head, torch.autograd.grad(loss, [params[k] for k in head])):
-            sq[k].append(g.square())
-    sq = {k: torch.stack(v) for k, v in sq.items()}
-    total = sum(v.flatten(1).sum(1) for v in sq.values())  # each code's norm over the head only
-    norm = {k: v / total.view(-1, *[1] * (v.dim() - 1)) for k, v in sq.items()}
+    settings = fixed(lam1, lam2, params=head, sign=-1)
+    res = forget(model, codes, [1], settings, on_failure="return")
+    expected = head_only_reference(model, codes, 1, head, lam1, lam2, -1)
     new = dict(res.model.named_parameters())
     for k in head:
-        eta = norm[k][1] / (norm[k][[0, 2, 3]].mean(0) + 1e-16)
-        alpha = min(lam1, lam2 / float(eta.max()))
-        torch.testing.assert_close(new[k], params[k] - alpha * eta, rtol=1e-4, atol=1e-6)
-    assert torch.equal(new["fc1.weight"], params["fc1.weight"]) and torch.equal(new["fc1.bias"], params["fc1.bias"])
-    assert list(res.report.steps) == head and res.report.details["params"] == head
+        torch.testing.assert_close(new[k], expected[k], rtol=1e-4, atol=1e-6)
+    assert torch.equal(new["fc1.weight"], model.fc1.weight)
+    assert torch.equal(new["fc1.bias"], model.fc1.bias)
+    assert list(res.report.steps) == head and res.report.details["settings"]["params"] == head
+
+
+def test_params_head_equals_head_params_and_the_head_only_fisher_step(tiny):
+    model, codes, _, _ = tiny
+    head = list(head_params(model))
+    assert head == ["fc2.weight", "fc2.bias"]
+    by_word = forget(model, codes, [2], fixed(1.0, 5.0, params="head", sign=1),
+                     on_failure="return")
+    by_name = forget(model, codes, [2], fixed(1.0, 5.0, params=head, sign=1),
+                     on_failure="return")
+    assert_same_weights(by_word.model, by_name.model)
+    assert by_word.report.steps == by_name.report.steps and list(by_word.report.steps) == head
+    assert by_word.report.details["settings"]["params"] == "head"
+    expected = head_only_reference(model, codes, 2, head, 1.0, 5.0, 1)
+    new = dict(by_word.model.named_parameters())
+    for k in head:
+        torch.testing.assert_close(new[k], expected[k], rtol=1e-4, atol=1e-6)
+    assert torch.equal(new["fc1.weight"], model.fc1.weight)
+    default = forget(model, codes, [2], ForgetSettings(params="head"), on_failure="return")
+    named = forget(model, codes, [2], ForgetSettings(params=head), on_failure="return")
+    assert_same_weights(default.model, named.model)
+    assert list(default.report.steps) == head
 
 
 def test_unreachable_criterion_raises_with_the_result(tiny):
     model, codes, _, _ = tiny
     with pytest.raises(ForgetFailed, match="criterion was not met") as info:
-        forget(model, codes, [1], margin=1e6)
+        forget(model, codes, [1], data_free(1e6))
     rep = info.value.result.report
     assert rep.status == "failed" and rep.details["diagnosis"]["criterion_met"] is False
     assert rep.details["diagnosis"]["forget_code_margin"]["after"] < 1e6
-    returned = forget(model, codes, [1], margin=1e6, on_failure="return")
+    assert rep.details["margin"] == 1e6 == rep.details["settings"]["selection"]["margin"]
+    returned = forget(model, codes, [1], data_free(1e6), on_failure="return")
     assert returned.report.status == "failed"
-    for a, b in zip(returned.model.parameters(), info.value.result.model.parameters()):
-        assert torch.equal(a, b)
+    assert_same_weights(returned.model, info.value.result.model)
     with pytest.warns(RuntimeWarning, match="criterion was not met"):
-        warned = forget(model, codes, [1], margin=1e6, on_failure="warn")
+        warned = forget(model, codes, [1], data_free(1e6), on_failure="warn")
     assert warned.report.status == "failed"
     json.dumps(rep.to_dict())
 
@@ -305,31 +436,38 @@ def test_unreachable_criterion_raises_with_the_result(tiny):
 def test_fallback_deepest_margin_keeping_remaining_codes(tiny):
     model, codes, _, _ = tiny
     grids = (LAMBDA1_GRID[::3], LAMBDA2_GRID[::3])
-    res = forget(model, codes, [2], margin=1e6, grids=grids, on_failure="return")
+    res = forget(model, codes, [2], data_free(1e6, grids=grids), on_failure="return")
     assert res.report.details["fallback"] == "deepest"
     depth, keep = code_margins(res.model, codes, [2])
     assert keep > 0
     for l1 in grids[0]:  # no grid point keeping the remaining codes pushes the forget code deeper
         for l2 in grids[1]:
             for s in (1, -1):
-                other = forget(model, codes, [2], lambdas=(l1, l2), sign=s, on_failure="return").model
-                d, k = code_margins(other, codes, [2])
+                other = forget(model, codes, [2], fixed(l1, l2, sign=s), on_failure="return")
+                d, k = code_margins(other.model, codes, [2])
                 if k > 0:
                     assert d <= depth + 1e-4
 
 
 def test_fallback_to_paper_values_when_every_point_breaks_a_remaining_code(tiny):
     model, codes, _, _ = tiny
-    res = forget(model, codes, [2], grids=((1e3,), (1e9,)), paper_lambdas=(2e-3, 3.0), on_failure="return")
-    assert code_margins(res.model, codes, [2])[1] <= 0 or res.report.details["fallback"] == "paper"
+    grid, paper = ((1e3,), (1e9,)), (2e-3, 3.0)
+    for s in (1, -1):  # the grid's only point loses a remaining code with either sign
+        only = forget(model, codes, [2], fixed(*grid[0], *grid[1], sign=s), on_failure="return")
+        assert code_margins(only.model, codes, [2])[1] <= 0
+    res = forget(model, codes, [2], ForgetSettings(grids=grid, paper_lambdas=paper),
+                 on_failure="return")
     assert res.report.details["fallback"] == "paper" and res.report.status == "failed"
-    assert (res.report.lambda1, res.report.lambda2) == (2e-3, 3.0)
+    assert (res.report.lambda1, res.report.lambda2) == paper
+    at_paper = forget(model, codes, [2], fixed(*paper, sign=res.report.sign), on_failure="return")
+    assert_same_weights(res.model, at_paper.model)
 
 
 def test_larger_margin_never_gives_a_smaller_perturbation(tiny):
     model, codes, _, _ = tiny
     for c in (0, 3):
-        norms = [delta_norm(forget(model, codes, [c], margin=m, on_failure="return").model, model)
+        norms = [delta_norm(forget(model, codes, [c], data_free(m), on_failure="return").model,
+                            model)
                  for m in (0.0, 2.0, 4.0, 8.0, 16.0, 32.0)]
         assert norms == sorted(norms), (c, norms)
         assert norms[-1] > norms[0]
@@ -337,39 +475,47 @@ def test_larger_margin_never_gives_a_smaller_perturbation(tiny):
 
 def test_data_free_sign_follows_the_paper_rule(tiny):
     """The first sign scanned is the one scoring higher on the codes at the paper's lambdas;
-    when it meets the criterion, it is the one chosen."""
+    when it meets the criterion (it does at a margin of 4 for every class), it is chosen."""
     model, codes, _, _ = tiny
     for c in range(4):
+        keep = [k for k in range(4) if k != c]
         scores = {}
         for s in (1, -1):
-            m = forget(model, codes, [c], lambdas="paper", sign=s, on_failure="return").model
+            m = forget(model, codes, [c], fixed(sign=s), on_failure="return").model
             pred = m(codes.codes).argmax(1)
-            keep = [k for k in range(4) if k != c]
-            scores[s] = (float(pred[c] != c) + float((pred[keep] == torch.tensor(keep)).float().mean()),
+            scores[s] = (float(pred[c] != c)
+                         + float((pred[keep] == torch.tensor(keep)).float().mean()),
                          code_margins(m, codes, [c])[0])
         first = max((1, -1), key=lambda s: scores[s])
-        own = forget(model, codes, [c], sign=first, on_failure="return")
-        auto = forget(model, codes, [c], on_failure="return")
-        if own.report.status == "ok":
-            assert auto.report.sign == first
-            assert (auto.report.lambda1, auto.report.lambda2) == (own.report.lambda1, own.report.lambda2)
+        own = forget(model, codes, [c], data_free(4.0, sign=first), on_failure="return")
+        auto = forget(model, codes, [c], data_free(4.0), on_failure="return")
+        assert own.report.status == "ok", c
+        assert auto.report.sign == first
+        assert (auto.report.lambda1, auto.report.lambda2) == (own.report.lambda1,
+                                                              own.report.lambda2)
+        assert_same_weights(auto.model, own.model)
 
 
-def test_selection_is_inferred_and_paper_lambdas_are_used(tiny):
+def test_fixed_without_lambdas_uses_the_paper_lambdas(tiny):
     model, codes, _, _ = tiny
-    res = forget(model, codes, [1], lambdas="paper", paper_lambdas=(2e-3, 4.0), on_failure="return")
-    assert res.report.selection == "fixed" and res.report.details["lambdas"] == "paper"
+    settings = ForgetSettings(selection=Fixed(), paper_lambdas=(2e-3, 4.0))
+    res = forget(model, codes, [1], settings, on_failure="return")
+    sel = res.report.details["settings"]["selection"]
+    assert res.report.selection == "fixed" and sel["lambdas_source"] == "paper"
+    assert sel["lambdas"] == [2e-3, 4.0]
     assert (res.report.lambda1, res.report.lambda2) == (2e-3, 4.0)
-    again = forget(model, codes, [1], selection="fixed", paper_lambdas=(2e-3, 4.0), sign=res.report.sign, on_failure="return")
-    for a, b in zip(res.model.parameters(), again.model.parameters()):
-        assert torch.equal(a, b)
-    assert forget(model, codes, [2], lambdas="auto").report.selection == "data-free"
+    again = forget(model, codes, [1], fixed(2e-3, 4.0, sign=res.report.sign), on_failure="return")
+    assert again.report.details["settings"]["selection"]["lambdas_source"] == "given"
+    assert_same_weights(res.model, again.model)
+    assert Fixed().lambdas(PAPER_LAMBDAS) == PAPER_LAMBDAS
+    assert ForgetSettings().selection == DataFree(margin=DEFAULT_MARGIN)
+    assert forget(model, codes, [2]).report.selection == "data-free"
 
 
 def test_fixed_selection_that_keeps_the_class_fails(tiny):
     model, codes, _, _ = tiny
     with pytest.raises(ForgetFailed) as info:
-        forget(model, codes, [1], lambdas=(1e-6, 1e-1))  # far too small a step
+        forget(model, codes, [1], fixed(1e-6, 1e-1))  # far too small a step
     assert info.value.result.report.details["diagnosis"]["forget_code_margin"]["after"] < 0
 
 
@@ -377,10 +523,11 @@ def test_verify_on_held_out_samples(tiny, monkeypatch):
     model, codes, x, y = tiny
     res = forget(model, codes, [2], verify=(x[:300], y[:300]))
     ver = res.report.details["diagnosis"]["verification"]
-    assert ver["ok"] and ver["samples"] == 300 and ver["forget_samples"] == int((y[:300] == 2).sum())
+    assert ver["ok"] and ver["samples"] == 300
+    assert ver["forget_samples"] == int((y[:300] == 2).sum())
     pred = res.model(x[:300]).argmax(1)
     assert ver["E_F"] == pytest.approx(100 * float((pred[y[:300] == 2] != 2).float().mean()))
-    monkeypatch.setattr(unlearn, "VERIFY_TOLERANCE", -1.0)  # nothing can pass
+    monkeypatch.setattr(forget_module, "VERIFY_TOLERANCE", -1.0)  # nothing can pass
     with pytest.raises(ForgetFailed, match="held-out check failed") as info:
         forget(model, codes, [2], verify=(x[:300], y[:300]))
     assert info.value.result.report.details["diagnosis"]["criterion_met"] is True
@@ -388,8 +535,10 @@ def test_verify_on_held_out_samples(tiny, monkeypatch):
 
 def test_fisher_dtype_float64_gives_the_same_step(tiny):
     model, codes, _, _ = tiny
-    a = forget(model, codes, [1], lambdas=(1e-2, 1.0), sign=1, on_failure="return")
-    b = forget(model, codes, [1], lambdas=(1e-2, 1.0), sign=1, fisher_dtype=torch.float64, on_failure="return")
+    a = forget(model, codes, [1], fixed(1e-2, 1.0, sign=1), on_failure="return")
+    b = forget(model, codes, [1], fixed(1e-2, 1.0, sign=1, fisher_dtype="float64"),
+               on_failure="return")
+    assert b.report.details["settings"]["fisher_dtype"] == "float64"
     for p, q in zip(a.model.parameters(), b.model.parameters()):
         assert q.dtype == torch.float32
         torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5)
@@ -407,14 +556,15 @@ def test_frozen_and_unused_tensors_are_not_reported_as_moved():
     torch.manual_seed(0)
     model = WithUnused()
     codes = MnemonicCodes.random(4, (12,), seed=0)
-    res = forget(model, codes, [0], lambdas=(1e-2, 1.0), on_failure="return")
+    res = forget(model, codes, [0], fixed(1e-2, 1.0), on_failure="return")
     assert set(res.report.steps) == {"body.weight", "body.bias", "fc.weight", "fc.bias"}
     assert torch.equal(res.model.spare.weight, model.spare.weight)
 
 
 def test_failure_message_names_codes_the_model_never_learned():
     model, codes, _, _ = trained_tiny(steps=1)  # barely trained: its codes are not memorised
-    with pytest.raises(ForgetFailed, match="misclassifies a remaining code before the step") as info:
+    with pytest.raises(ForgetFailed,
+                       match="misclassifies a remaining code before the step") as info:
         forget(model, codes, [0])
     assert info.value.result.report.details["diagnosis"]["remaining_code_margin"]["before"] <= 0
 
@@ -432,20 +582,97 @@ def test_failure_message_names_non_finite_weights(tiny):
 def test_validation_split_without_the_forgotten_class_and_tensors_that_cannot_move(tiny):
     model, codes, x, y = tiny
     keep = y != 1
-    res = forget(model, codes, [1], validation=(x[keep][:100], y[keep][:100]), on_failure="return")
+    settings = ForgetSettings(selection=Validation(x[keep][:100], y[keep][:100]))
+    res = forget(model, codes, [1], settings, on_failure="return")
     assert res.report.selection == "validation" and res.report.details["validation_score"] <= 1.0
-    with torch.no_grad():  # an all-zero sensitivity (a constant model): nothing can move, and that is a failure
+    with torch.no_grad():  # an all-zero sensitivity (a constant model): nothing can move, a failure
         const = copy.deepcopy(model)
         const.fc2.weight.zero_()
     with pytest.raises(ForgetFailed):
-        forget(const, codes, [1], params=["fc1.weight", "fc1.bias"])
+        forget(const, codes, [1], ForgetSettings(params=["fc1.weight", "fc1.bias"]))
 
 
-def test_forget_defaults_are_the_default_forget_settings():
-    """profiles.ForgetSettings (torch-free) repeats forget's defaults; they must not drift apart."""
-    import inspect
+def dead_unit_model():
+    """Hidden unit 0 fires on code 0 only: f_R = 0 for its weights, eta ~ 1e14..1e15."""
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 3))
+    with torch.no_grad():
+        m[0].weight.copy_(torch.randn(6, 4).abs())
+        m[0].bias.zero_()
+        m[0].weight[0] = torch.tensor([1.0, -5.0, -5.0, -5.0])
+        m[2].weight.copy_(torch.randn(3, 6))
+        m[2].weight[:, 0] = torch.tensor([4.0, -1.0, -1.0])
+    return m.eval(), torch.eye(4)[:3]
 
-    from mnemo_tutorial.profiles import ForgetSettings
 
-    defaults = {k: p.default for k, p in inspect.signature(forget).parameters.items()}
-    assert ForgetSettings().forget_kwargs() == {k: defaults[k] for k in ("paper_lambdas", "params", "margin")}
+def test_float16_model_with_a_dead_unit_gets_the_float32_step():
+    m32, codes = dead_unit_model()
+    m16 = copy.deepcopy(m32).half()
+    eta = class_fisher_ratio(m32, codes, [0])
+    assert float(eta["0.weight"].max()) > torch.finfo(torch.float16).max  # overflows float16
+    settings = ForgetSettings(selection=DataFree(margin=1.0))
+    r32 = forget(m32, codes, [0], settings, on_failure="return")
+    r16 = forget(m16, codes.half(), [0], settings, on_failure="return")
+    assert r32.report.status == "ok"
+    assert r16.report.sign == r32.report.sign
+    assert all(v > 0 for v in r16.report.steps.values()) and set(r16.report.steps) == set(eta)
+    for k, v in r16.report.steps.items():
+        assert v == pytest.approx(r32.report.steps[k], rel=1e-2), k
+    for (k, a), b, w in zip(r32.model.named_parameters(), r16.model.parameters(),
+                            m16.parameters()):
+        assert b.dtype == torch.float16 and bool(torch.isfinite(b).all()), k
+        scale = float(a.detach().abs().max())
+        torch.testing.assert_close(b, a.half(), rtol=1e-2, atol=1e-2 * scale)
+    moved = (r16.model[0].weight[0] - m16[0].weight[0]).detach()
+    assert float(moved.abs().max()) > 0.1  # the dead unit's weights did move
+    assert code_margins(r16.model.float(), MnemonicCodes(codes), [0])[0] > 0
+
+
+def test_probe_never_patches_the_input_or_returned_model(tiny, monkeypatch):
+    model, codes, _, _ = tiny
+    seen = []
+    fast, patched = CodeProbe._fast, CodeProbe._patched
+
+    def record_fast(self, rows):
+        seen.append(self.work)
+        return fast(self, rows)
+
+    @contextmanager
+    def record_patched(self):
+        with patched(self):
+            name = next(iter(self.cached))
+            assert "forward" in vars(self.work.get_submodule(name))
+            assert no_instance_forward(model)  # the patch sits on the scratch copy only
+            yield
+
+    monkeypatch.setattr(CodeProbe, "_fast", record_fast)
+    monkeypatch.setattr(CodeProbe, "_patched", record_patched)
+    res = forget(model, codes, [3], on_failure="return")
+    assert res.report.details["probe"] == "fast" and seen
+    assert all(w is not model and w is not res.model for w in seen)
+    assert no_instance_forward(res.model) and no_instance_forward(model)
+
+
+def test_enable_fast_propagates_errors_other_than_torch_tracing_errors(tiny, monkeypatch):
+    model, codes, _, _ = tiny
+
+    class Boom(Exception):
+        pass
+
+    def boom(*args, **kwargs):
+        raise Boom("not a tracing error")
+
+    def runtime(*args, **kwargs):
+        raise RuntimeError("vmap cannot trace this")
+
+    reference = forget(model, codes, [1], on_failure="return")
+    assert reference.report.details["probe"] == "fast"
+    monkeypatch.setattr(probe_module, "_cacheable_linears", boom)
+    with pytest.raises(Boom):
+        forget(model, codes, [1], on_failure="return")
+    monkeypatch.setattr(probe_module, "_cacheable_linears", runtime)
+    res = forget(model, codes, [1], on_failure="return")
+    assert res.report.details["probe"] == "generic"
+    assert res.report.status == reference.report.status
+    assert (res.report.lambda1, res.report.lambda2, res.report.sign) == (
+        reference.report.lambda1, reference.report.lambda2, reference.report.sign)

@@ -88,6 +88,14 @@ class Fixed:
         return (self.lambda1, self.lambda2)
 
 
+def _length(t: Any) -> int:
+    """Number of samples of ``t`` (-1 for something without a first dimension)."""
+    try:
+        return len(t)
+    except TypeError:
+        return -1
+
+
 @dataclass(frozen=True, eq=False)
 class Validation:
     """The grid point and sign with the highest E_F + A_R on held-out ``(x, y)`` carved from the
@@ -100,7 +108,7 @@ class Validation:
     criterion = "no forget code keeps its class, every remaining code kept"
 
     def __post_init__(self) -> None:
-        n_x, n_y = (len(t) if hasattr(t, "__len__") else -1 for t in (self.x, self.y))
+        n_x, n_y = (_length(t) for t in (self.x, self.y))
         if n_y <= 0 or n_x != n_y:
             raise ValueError("Validation(x, y) must hold at least one sample with as many labels "
                              f"as inputs; got {n_x} inputs, {n_y} labels")
@@ -167,7 +175,7 @@ class ForgetSettings:
                              f"Fixed(lambda1, lambda2); got {self.selection!r}")
         object.__setattr__(self, "params", _params(self.params))
         object.__setattr__(self, "paper_lambdas", _pair("paper_lambdas", self.paper_lambdas))
-        if self.sign not in (None, 1, -1) or isinstance(self.sign, bool):
+        if self.sign is not None and (type(self.sign) is not int or self.sign not in (1, -1)):
             raise ValueError(f"sign must be None (chosen), 1 or -1; got {self.sign!r}")
         if not isinstance(self.normalize_fisher, bool):
             raise ValueError(f"normalize_fisher must be True or False; got {self.normalize_fisher!r}")
