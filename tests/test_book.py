@@ -19,6 +19,7 @@ import torch  # noqa: E402
 import yaml  # noqa: E402
 
 import mnemo_tutorial  # noqa: E402
+from mnemo_tutorial import Fixed, ForgetSettings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -118,17 +119,127 @@ def test_widget_outputs_have_saved_state(nb: Path):
 
 # --- configuration, bibliography, API page --------------------------------------------------
 
-def test_config_settings():
+DEMO_API = '''"""A module documented the way the package is."""
+
+
+def double(x: int) -> int:
+    """Twice a number.
+
+    Args:
+        x: the number.
+
+    Returns:
+        2 x.
+    """
+    return 2 * x
+'''
+
+
+def _demo_notebook(marker: Path) -> dict:
+    """A chapter whose one code cell, if it ever ran, would write ``marker`` and print a
+    line (``fresh-run output``, not in its source) other than its committed output."""
+    code = f"open({str(marker)!r}, 'w').write('ran')\nprint('fresh' + '-run output')"
+    output = {"output_type": "stream", "name": "stdout", "text": "committed output 7\n"}
+    cell = {"cell_type": "code", "execution_count": 1, "id": "c1", "metadata": {}, "source": code,
+            "outputs": [output]}
+    title = {"cell_type": "markdown", "id": "m1", "metadata": {}, "source": "# Demo chapter"}
+    kernel = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return {"nbformat": 4, "nbformat_minor": 5, "cells": [title, cell],
+            "metadata": {"kernelspec": kernel, "language_info": {"name": "python"}}}
+
+
+def _first_bib_entry() -> tuple[str, str]:
+    """(key, title) of the first entry of the book's bibliography."""
+    bib = (ROOT / _config()["bibtex_bibfiles"][0]).read_text()
+    key = re.search(r"@\w+\{([^,\s]+),", bib).group(1)
+    title = re.search(r"\btitle\s*=\s*\{([^}]*)\}", bib).group(1)
+    return key, title
+
+
+@pytest.fixture(scope="module")
+def mini_book(tmp_path_factory) -> dict:
+    """A three-page book built by ``jupyter-book build -W`` with the repository's own
+    ``_config.yml`` (its local extensions and bibliography beside it): an intro citing the
+    bibliography, a committed notebook and an API page. -> {"html": its pages, "marker"}."""
+    pytest.importorskip("jupyter_book")
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    tmp = tmp_path_factory.mktemp("mini_book")
+    src, py, marker = tmp / "src", tmp / "py", tmp / "executed.txt"
+    (src / "book").mkdir(parents=True)
+    py.mkdir()
     cfg = _config()
-    assert cfg["title"] == "One-shot unlearning with mnemonic codes"
-    assert cfg["execute"]["execute_notebooks"] == "off"
-    assert cfg["repository"]["url"] == "https://github.com/mnemo-tutorial/mnemo-tutorial"
-    assert cfg["repository"]["branch"] == "main"
-    assert cfg["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
+    shutil.copy(ROOT / "_config.yml", src / "_config.yml")
+    for folder in set(cfg["sphinx"]["local_extensions"].values()):
+        shutil.copytree(ROOT / folder, src / folder, dirs_exist_ok=True)
+    (src / "book" / "_vendor").symlink_to(ROOT / "book" / "_vendor")  # offline_assets copies it
     for bib in cfg["bibtex_bibfiles"]:
-        assert (ROOT / bib).is_file(), bib
-    exts = cfg["sphinx"]["extra_extensions"]
-    assert "sphinx.ext.autodoc" in exts and "sphinx.ext.napoleon" in exts
+        shutil.copy(ROOT / bib, src / bib)
+    key, _ = _first_bib_entry()
+    (src / "book" / "intro.md").write_text(
+        f"# Mini intro\n\nThe method of {{cite}}`{key}`.\n\n```{{bibliography}}\n```\n")
+    (src / "book" / "demo.ipynb").write_text(json.dumps(_demo_notebook(marker)))
+    (src / "book" / "demo_api.md").write_text(
+        "# Demo API\n\n```{eval-rst}\n.. automodule:: demo_api\n   :members:\n```\n")
+    (py / "demo_api.py").write_text(DEMO_API)
+    (src / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nparts:\n  - caption: Demo\n"
+                                  "    numbered: true\n    chapters:\n      - file: book/demo\n"
+                                  "      - file: book/demo_api\n")
+    cmd = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build",
+           str(src), "--path-output", str(tmp / "out"), "-W"]
+    env = {**os.environ, "PYTHONPATH": str(py)}
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return {"html": tmp / "out" / "_build" / "html" / "book", "marker": marker}
+
+
+def _github_repository() -> str:
+    """The repository the project names as its code (CITATION.cff), not read from _config.yml."""
+    return yaml.safe_load((ROOT / "CITATION.cff").read_text())["repository-code"].rstrip("/")
+
+
+def test_the_book_shows_committed_outputs_and_never_executes(mini_book):
+    page = (mini_book["html"] / "demo.html").read_text()
+    assert "committed output 7" in page and "fresh-run output" not in page
+    assert not mini_book["marker"].exists(), "the build ran a notebook cell"
+
+
+def test_launch_and_repository_buttons_open_the_projects_repository(mini_book):
+    page = (mini_book["html"] / "demo.html").read_text()
+    repo = _github_repository()
+    owner_name = repo.removeprefix("https://github.com/")
+    colab = set(re.findall(r'href="(https://colab\.research\.google\.com/[^"]*)"', page))
+    branch = _config()["repository"]["branch"]
+    in_repo = f"{owner_name}/blob/{branch}/book/demo.ipynb"
+    assert colab == {f"https://colab.research.google.com/github/{in_repo}"}, colab
+    assert f'href="{repo}"' in page, "the repository button links to the repository"
+    intro_title = (ROOT / "book" / "intro.md").read_text().splitlines()[0].removeprefix("# ")
+    assert re.search(r"<title>[^<]*&#8212; " + re.escape(intro_title) + r"\s*</title>", page)
+
+
+def test_the_launch_buttons_branch_is_a_branch_of_the_repository():
+    import subprocess
+
+    cmd = ["git", "-C", str(ROOT), "for-each-ref", "--format=%(refname:short)", "refs/heads",
+           "refs/remotes"]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    names = {n.split("/", 1)[-1] for n in done.stdout.split()} | set(done.stdout.split())
+    if done.returncode != 0 or not names:
+        pytest.skip("no git branches in this checkout (e.g. a detached CI checkout)")
+    assert _config()["repository"]["branch"] in names, sorted(names)
+
+
+def test_api_pages_render_google_docstrings_and_citations_resolve(mini_book):
+    api = (mini_book["html"] / "demo_api.html").read_text()
+    assert 'id="demo_api.double"' in api, "autodoc documents the module's functions"
+    fields = re.sub(r"<[^>]+>", " ", api)
+    assert re.search(r"Parameters\s*:?\s*x\s*[^A-Za-z]*the number", fields), "napoleon: Args"
+    assert re.search(r"Returns\s*:?\s*2 x", fields), "napoleon: Returns"
+    _, title = _first_bib_entry()
+    assert title in (mini_book["html"] / "intro.html").read_text(), "the cited entry is listed"
 
 
 def test_every_cited_key_is_in_the_bibliography():
@@ -214,7 +325,7 @@ def test_widgets_build_and_draw():
     codes = MnemonicCodes.random(3, (1, 4, 4), seed=0)
     x, y = torch.rand(30, 1, 4, 4), torch.arange(30) % 3
     before = [p.detach().clone() for p in model.parameters()]
-    f = widgets.forget_explorer(model, codes, x, y, num_classes=3, start=1, forget_kwargs={"lambdas": (1e-3, 10.0)})
+    f = widgets.forget_explorer(model, codes, x, y, num_classes=3, start=1, settings=ForgetSettings(selection=Fixed(1e-3, 10.0)))
     assert isinstance(f, ipywidgets.interactive)
     f.children[0].value = 2
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters())), "the explorer leaves the model unchanged"
@@ -249,9 +360,11 @@ def test_forget_explorer_shows_a_failed_step_instead_of_raising(capsys):
     codes = MnemonicCodes.random(3, (1, 4, 4), seed=0)
     x, y = torch.rand(30, 1, 4, 4), torch.arange(30) % 3
     # lambdas far too small to move anything: the fixed selection's criterion cannot be met
-    widgets.forget_explorer(model, codes, x, y, num_classes=3, start=1, forget_kwargs={"lambdas": (1e-12, 1e-12)})
+    tiny_step = ForgetSettings(selection=Fixed(1e-12, 1e-12))
+    widgets.forget_explorer(model, codes, x, y, num_classes=3, start=1, settings=tiny_step)
     out = capsys.readouterr().out
     assert "status: failed (not met:" in out and "forget-code margin" in out, out
-    widgets.forget_explorer(model, codes, x, y, num_classes=3, forget_kwargs={"lambdas": (1e-12, 1e-12), "on_failure": "raise"})
+    widgets.forget_explorer(model, codes, x, y, num_classes=3, settings=tiny_step,
+                            on_failure="raise")
     assert "status:" not in capsys.readouterr().out  # the caller's on_failure wins: the step raised
     plt.close("all")

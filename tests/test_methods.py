@@ -3,12 +3,16 @@ import json
 import re
 
 import pytest
+import torch
 
-from mnemo_tutorial import bench, methods, unlearn
+from mnemo_tutorial import bench, methods
+from mnemo_tutorial.core import forget as forget_mod
+from mnemo_tutorial.core import step as step_mod
+from mnemo_tutorial.core.settings import DataFree, Fixed
 from mnemo_tutorial.codes import MnemonicCodes
 from mnemo_tutorial.methods import METHODS, Method, UnlearnTask, get_method, parse_methods, run_method
 from mnemo_tutorial.profiles import ForgetSettings
-from mnemo_tutorial.unlearn import ForgetResult
+from mnemo_tutorial.core.forget import ForgetFailed, ForgetResult
 
 from test_baselines import PROFILE, blobs, fit, make_report_for, same_weights
 
@@ -93,13 +97,50 @@ def test_run_method_checks_what_the_method_needs(setup):
         run_method("retrain", model, task_for(setup, profile=None))
 
 
-@pytest.mark.parametrize("name", ["finetune", "neggrad", "ssd", "ssd-shuffled", "fisher", "fisher-noise", "unsir"])
+# what each registered baseline must run: its function and the settings its name fixes
+REGISTERED_AS = {"finetune": ("finetune", {}), "neggrad": ("neggrad", {}), "ssd": ("ssd", {}),
+                 "ssd-shuffled": ("ssd", {"order": "shuffled"}),
+                 "fisher": ("fisher_forgetting", {}), "fisher-noise": ("fisher_noise", {}),
+                 "unsir": ("unsir", {})}
+
+
+def _state(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+@pytest.mark.parametrize("name", list(REGISTERED_AS))
 def test_every_baseline_runs_through_the_registry(setup, name):
-    _, model, _ = setup
-    out = run_method(name, model, task_for(setup, seed=3))
+    import time
+
+    from mnemo_tutorial import baselines
+    from mnemo_tutorial.metrics import evaluate
+
+    data, model, _ = setup
+    before, acc0 = _state(model), evaluate(model, data.x_test, data.y_test, [1], 3)
+    # budget "full" and seed 3 are not the defaults: an adapter that dropped them is caught
+    t0 = time.perf_counter()
+    out = run_method(name, model, task_for(setup, classes=[1], seed=3, budget="full"))
+    wall = time.perf_counter() - t0
     assert isinstance(out, ForgetResult) and out.model is not model
-    assert out.report.method == name
-    assert out.report.details["budget"] == "quick"
+    after = _state(model)  # the input model is left as it was
+    assert all(torch.equal(after[k], v) for k, v in before.items()) and not model.training
+    assert all(p.grad is None for p in model.parameters())
+    # the registry ran that baseline on the task's classes with its seed and budget
+    fn, fixed = REGISTERED_AS[name]
+    direct = getattr(baselines, fn)(model, data, [1], 3, budget="full", **fixed)
+    assert same_weights(out.model, direct.model), "not the baseline's own result for the task"
+    rep = out.report  # the report describes that run
+    assert rep.method == name and rep.forget == [1] and rep.status == "ok"
+    changed = sum(int((a != b).sum()) for a, b in zip(out.model.parameters(), model.parameters()))
+    if name.startswith("ssd"):  # the reference alpha dampens nothing here; shuffled does
+        assert changed == rep.details["dampened_params"], (changed, rep.details)
+    else:
+        assert changed > 0, "the method changed nothing"
+    assert rep.details["budget"] == "full" and 0 < rep.seconds <= wall
+    # on this easy problem no baseline costs the remaining classes more than 5 points or makes
+    # the model better at the forgotten class than it was
+    got = evaluate(out.model, data.x_test, data.y_test, [1], 3)
+    assert got["A_R"] >= acc0["A_R"] - 5.0 and got["E_F"] >= acc0["E_F"] - 1.0, (acc0, got)
 
 
 def test_ssd_shuffled_differs_from_the_reference_row(setup):
@@ -114,25 +155,26 @@ def test_mnemonic_adapter_passes_the_forget_settings(setup, monkeypatch):
     _, model, codes = setup
     seen = {}
 
-    def fake_forget(m, c, classes, **kwargs):
-        seen.update(kwargs, classes=classes, codes=c)
+    def fake_forget(m, c, classes, settings=None, **kwargs):
+        seen.update(kwargs, classes=classes, codes=c, settings=settings)
         return ForgetResult(m, make_report_for("mnemonic"))
 
-    monkeypatch.setattr(unlearn, "forget", fake_forget)
-    settings = ForgetSettings(paper_lambdas=(1e-4, 3.0), params=("fc2.weight",), margin=2.0)
+    monkeypatch.setattr(methods, "forget", fake_forget)
+    settings = ForgetSettings(paper_lambdas=(1e-4, 3.0), params=("fc2.weight",),
+                              selection=DataFree(margin=2.0))
     run_method("mnemonic", model, task_for(setup, forget_settings=settings))
     assert seen["classes"] == [0] and seen["codes"] is codes
-    assert {k: seen[k] for k in settings.forget_kwargs()} == settings.forget_kwargs()
+    assert seen["settings"] is settings
 
 
 def failing_forget(monkeypatch, model):
-    """Make unlearn.forget raise ForgetFailed carrying a failed result; returns that result."""
+    """Make forget raise ForgetFailed carrying a failed result; returns that result."""
     failed = ForgetResult(model, make_report_for("mnemonic", status="failed"))
 
     def fail(*args, **kwargs):
-        raise unlearn.ForgetFailed("criterion not met", failed)
+        raise ForgetFailed("criterion not met", failed)
 
-    monkeypatch.setattr(unlearn, "forget", fail)
+    monkeypatch.setattr(methods, "forget", fail)
     return failed
 
 
@@ -228,24 +270,34 @@ def test_fim_benchmark_agrees_with_loop(setup):
 
 
 def test_mnemonic_paper_row_is_the_authors_fixed_unnormalised_step(setup, monkeypatch):
-    _, model, _ = setup
-    seen = {}
+    """One Fisher computation (counted), the paper's lambdas, no normalisation, and the authors'
+    sign rule: + only when its code score is strictly higher."""
+    _, model, codes = setup
+    calls = []
+    real = step_mod.class_fisher_ratio
 
-    def fake_forget(m, c, classes, **kwargs):
-        seen.update(kwargs)
-        return ForgetResult(m, make_report_for("mnemonic", status="failed"))
+    def counted(*args, **kwargs):
+        calls.append(kwargs)
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(unlearn, "forget", fake_forget)
-    out = run_method("mnemonic-paper", model, task_for(setup, forget_settings=ForgetSettings(paper_lambdas=(1e-3, 10.0))))
-    assert seen["selection"] == "fixed" and seen["lambdas"] == "paper" and seen["paper_lambdas"] == (1e-3, 10.0)
-    assert seen["normalize_fisher"] is False and seen["on_failure"] == "return"
-    assert out.report.method == "mnemonic-paper" and out.report.status == "failed"
+    monkeypatch.setattr(methods, "class_fisher_ratio", counted)
+    settings = ForgetSettings(paper_lambdas=(1e-3, 10.0))
+    out = run_method("mnemonic-paper", model, task_for(setup, forget_settings=settings))
+    assert len(calls) == 1 and calls[0]["normalize"] is False
+    rep = out.report
+    assert rep.method == "mnemonic-paper" and (rep.lambda1, rep.lambda2) == (1e-3, 10.0)
+    scores = rep.details["code_scores"]
+    assert rep.sign == (1 if scores[1] > scores[-1] else -1)
+    same = forget_mod.forget(model, codes, [0], settings.replace(
+        selection=Fixed(), normalize_fisher=False, sign=rep.sign), on_failure="return")
+    assert same_weights(out.model, same.model)  # the same step forget takes with these settings
+    assert rep.status == same.report.status
 
 
 def test_mnemonic_paper_runs_on_a_real_model(setup):
     _, model, codes = setup
     out = run_method("mnemonic-paper", model, task_for(setup))
-    ours = unlearn.forget(model, codes, [0], selection="fixed", lambdas="paper", on_failure="return")
+    ours = forget_mod.forget(model, codes, [0], ForgetSettings(selection=Fixed()), on_failure="return")
     assert out.report.selection == "fixed" and out.report.status in ("ok", "failed")
     assert not same_weights(out.model, ours.model)  # the per-code normalisation changes the step
 

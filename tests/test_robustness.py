@@ -90,7 +90,9 @@ def test_bad_arguments_exit_2(argv, word, capsys):
 def test_head_step_moves_only_the_last_linear_layer(tmp_path):
     torch.manual_seed(0)
     model = robustness.build("mixer", (1, 8, 8), 3)
-    assert robustness.head_params(model) == ["fc.weight", "fc.bias"]
+    from mnemo_tutorial.core.step import head_params
+
+    assert head_params(model) == ("fc.weight", "fc.bias")
     out = robustness.main(["--archs", "plain_cnn", "--epochs", "2", "--train-samples", "240", "--test-samples", "90",
                            "--cache", "", "--step", "head", "--out", str(tmp_path / "h.json")], data=blobs(), log=lambda _: None)
     for r in out["results"]["plain_cnn"]["classes"]:
@@ -152,21 +154,84 @@ def test_same_seed_gives_bit_identical_weights_for_the_zoos_batch_norm_resnet():
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
 
 
-def test_json_names_command_version_machine_date_and_times(tmp_path):
+def busy_training(monkeypatch, cpu=0.03, sleep=0.02) -> list[tuple[float, float]]:
+    """Every training batch (it passes through MnemonicCodes.mix_batch, also with t_mix 0)
+    first spends ``cpu`` seconds of CPU and ``sleep`` seconds idle; -> the list of (wall, CPU)
+    seconds each batch spent so, as measured here."""
+    import time
+
+    from mnemo_tutorial.codes import MnemonicCodes
+
+    spent, original = [], MnemonicCodes.mix_batch
+
+    def mix_batch(self, *args, **kwargs):
+        w0, c0 = time.perf_counter(), time.process_time()
+        while time.process_time() - c0 < cpu:
+            pass
+        time.sleep(sleep)
+        spent.append((time.perf_counter() - w0, time.process_time() - c0))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(MnemonicCodes, "mix_batch", mix_batch)
+    return spent
+
+
+def timed_calls(monkeypatch, module, name: str) -> list[float]:
+    """Wall seconds of every call of ``module.name`` (patched in place)."""
+    import time
+
+    spans, original = [], getattr(module, name)
+
+    def timed(*args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            spans.append(time.perf_counter() - t0)
+
+    monkeypatch.setattr(module, name, timed)
+    return spans
+
+
+def test_json_names_command_version_machine_date_and_times(tmp_path, monkeypatch):
+    import time
+
     import mnemo_tutorial
+    from mnemo_tutorial import train
     from mnemo_tutorial.env import cpu_model
 
     argv = ["--archs", "ln_mlp", "--epochs", "1", "--train-samples", "120", "--test-samples", "30",
             "--cache", str(tmp_path / "c"), "--out", str(tmp_path / "p.json")]
+    batches, trainings = busy_training(monkeypatch), timed_calls(monkeypatch, train, "train_model")
+    w0, c0 = time.perf_counter(), time.process_time()
     robustness.main(argv, data=blobs(), log=lambda _: None)
+    outer_wall, outer_cpu = time.perf_counter() - w0, time.process_time() - c0
     out = json.loads((tmp_path / "p.json").read_text())
     assert out["command"] == "python scripts/robustness.py " + " ".join(argv)
     assert out["package_version"] == mnemo_tutorial.__version__ and len(out["package_source_hash"]) == 16
     assert out["machine"]["cpu"] == cpu_model() and out["machine"]["torch_threads"] == 1
     assert out["date"][:2] == "20" and out["trained_this_run"] == ["ln_mlp"]
-    assert out["wall_seconds"] > 0 and out["cpu_seconds"] > 0 and out["train_seconds"] > 0
+    # the times are this run's, measured around the work they name: training holds every batch
+    # and lies within the train_model call, which lies within the architecture's time, within
+    # the run's wall time, within what the test measured around main()
+    res = out["results"]["ln_mlp"]
+    assert len(trainings) == 1 and batches, (trainings, batches)
+    busy_wall, busy_cpu = sum(w for w, _ in batches), sum(c for _, c in batches)
+    assert out["train_seconds"] == res["train_seconds"]
+    assert busy_wall <= res["train_seconds"] <= trainings[0] <= res["seconds"], (busy_wall, res)
+    assert res["seconds"] <= out["wall_seconds"] <= outer_wall, (out["wall_seconds"], outer_wall)
+    assert busy_cpu <= out["cpu_seconds"] <= outer_cpu, (busy_cpu, out["cpu_seconds"], outer_cpu)
+    # a cached model reports the training time stored with it, not the time spent loading it
+    (cached,) = (tmp_path / "c").glob("*.pt")
+    state = torch.load(cached, weights_only=True)
+    assert state["train_seconds"] == res["train_seconds"]
+    torch.save({**state, "train_seconds": 4321.0}, cached)
+    batches.clear()
+    w0 = time.perf_counter()
     again = robustness.main(argv, data=blobs(), log=lambda _: None)
-    assert again["trained_this_run"] == [] and again["train_seconds"] == out["train_seconds"]
+    assert again["trained_this_run"] == [] and len(trainings) == 1 and not batches
+    assert again["results"]["ln_mlp"]["train_seconds"] == again["train_seconds"] == 4321.0
+    assert again["wall_seconds"] <= time.perf_counter() - w0
 
 
 def test_a_model_whose_training_diverged_is_flagged(tmp_path, monkeypatch):

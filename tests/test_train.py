@@ -1,6 +1,7 @@
 import json
 import os
 import random
+import time
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import torch
 
 from mnemo_tutorial import train
 from mnemo_tutorial.codes import MnemonicCodes
+from mnemo_tutorial.core.settings import DataFree
 from mnemo_tutorial.data import ImageData
 from mnemo_tutorial.env import Precision
 from mnemo_tutorial.profiles import ForgetSettings, Profile, SweepSettings, get_profile, register_profile
@@ -52,14 +54,39 @@ def no_shipped(monkeypatch, tmp_path):
     monkeypatch.delenv("MNEMO_RETRAIN", raising=False)
 
 
-def test_cache_round_trip_and_key(tmp_path, no_shipped):
+def busy_batches(monkeypatch, cpu=0.02, sleep=0.01) -> list[float]:
+    """Every training batch (it passes through MnemonicCodes.mix_batch) first spends ``cpu``
+    seconds of CPU and ``sleep`` seconds idle; -> the wall seconds each batch spent so."""
+    spent, original = [], MnemonicCodes.mix_batch
+
+    def mix_batch(self, *args, **kwargs):
+        w0, c0 = time.perf_counter(), time.process_time()
+        while time.process_time() - c0 < cpu:
+            pass
+        time.sleep(sleep)
+        spent.append(time.perf_counter() - w0)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(MnemonicCodes, "mix_batch", mix_batch)
+    return spent
+
+
+def test_cache_round_trip_and_key(tmp_path, no_shipped, monkeypatch):
     data = tiny_data()
     prof = tiny_profile()
+    batches = busy_batches(monkeypatch)
+    t0 = time.perf_counter()
     first = train_or_load(prof, data, seed=1, root=tmp_path, progress=False)
+    outer = time.perf_counter() - t0
     assert first.source == "trained" and not first.from_cache and first.checkpoint.exists()
     assert first.key == checkpoint_key(prof, 1, data) and first.key in first.checkpoint.name
-    assert len(first.history) == 2 and first.train_seconds > 0 and first.precision == "float32"
+    assert len(first.history) == 2 and first.precision == "float32"
+    # the recorded time is the training loop's: it holds every batch (2 epochs of 4 here) and
+    # lies within the call the test timed
+    assert len(batches) == 8 and sum(batches) <= first.train_seconds <= outer, (batches, outer)
+    batches.clear()
     again = train_or_load(prof, data, seed=1, root=tmp_path, progress=False)
+    assert not batches  # loaded, not trained
     assert again.source == "cache" and again.from_cache and again.train_seconds == first.train_seconds
     assert again.describe() == f"loaded the cached model (recorded: trained in {first.train_seconds:.0f} s on {first.trained_on})"
     assert first.describe() == f"trained in {first.train_seconds:.0f} s on {first.trained_on}"
@@ -72,13 +99,25 @@ def test_cache_round_trip_and_key(tmp_path, no_shipped):
     assert not list(tmp_path.rglob("*.tmp"))
 
 
+def test_a_loaded_model_reports_the_training_time_stored_with_it(tmp_path, no_shipped):
+    # the time of the run that trained it, whatever loading takes: a checkpoint edited to
+    # say 4321 s is reported as 4321 s
+    data, prof = tiny_data(), tiny_profile()
+    path = train_or_load(prof, data, seed=1, root=tmp_path, progress=False).checkpoint
+    state = torch.load(path, weights_only=True)
+    torch.save({**state, "train_seconds": 4321.0}, path)
+    got = train_or_load(prof, data, seed=1, root=tmp_path, progress=False)
+    assert got.source == "cache" and got.train_seconds == 4321.0
+    assert got.describe().startswith("loaded the cached model (recorded: trained in 4321 s on ")
+
+
 def test_forgetting_settings_never_change_the_key():
     # defect: paper_lambdas (a forgetting setting) used to be hashed, so changing it retrained
     data = tiny_data()
     prof = tiny_profile(name="keyed")
     register_profile(prof, ForgetSettings(paper_lambdas=(1e-3, 10.0)), SweepSettings((0,)))
     before = checkpoint_key(get_profile("tiny", "keyed"), 0, data)
-    register_profile(prof, ForgetSettings(paper_lambdas=(1e-5, 1e4), params=("fc2.weight",), margin=2.0),
+    register_profile(prof, ForgetSettings(paper_lambdas=(1e-5, 1e4), params=("fc2.weight",), selection=DataFree(2.0)),
                      SweepSettings((0, 1, 2)))
     assert checkpoint_key(get_profile("tiny", "keyed"), 0, data) == before
     assert checkpoint_key(get_profile("tiny", "keyed").replace(epochs=3), 0, data) != before
