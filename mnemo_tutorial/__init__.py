@@ -7,6 +7,7 @@ is compared with, metrics, data, models and the training loop used by every chap
 The names below are imported on first use (PEP 562), so that ``import mnemo_tutorial`` and
 ``python -m mnemo_tutorial --help`` do not load torch.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -14,17 +15,36 @@ import importlib
 __version__ = "0.2.0"
 
 _EXPORTS = {
-    "codes": ("CodeMixDataset", "MnemonicCodes"),
-    "data": ("ChecksumError", "DataNotFoundError", "ImageData", "load_dataset", "load_mnist"),
-    "fisher": ("code_fisher", "fisher_by_class", "fisher_loop", "oracle_fisher", "per_sample_sq_grads"),
-    "metrics": ("confusion_matrix", "evaluate", "forget_metrics", "per_class_accuracy", "predict"),
-    "models": ("MLP", "make_model"),
-    "profiles": ("Profile", "Settings", "TrainConfig", "get_profile", "get_settings"),
-    "train": ("TrainResult", "train_model", "train_or_load"),
+    "core.codes": ("CodeMixDataset", "MnemonicCodes"),
+    "core.fisher": (
+        "code_fisher",
+        "fisher_by_class",
+        "fisher_loop",
+        "oracle_fisher",
+        "per_sample_sq_grads",
+    ),
     "core.settings": ("DataFree", "Fixed", "ForgetSettings", "Validation"),
     "core.step": ("head_params", "layer_steps", "sensitivity"),
     "core.forget": ("ForgetFailed", "ForgetReport", "ForgetResult", "forget"),
-    "methods": ("METHODS", "UnlearnTask", "get_method", "run_method"),
+    "training.data": (
+        "ChecksumError",
+        "DataNotFoundError",
+        "ImageData",
+        "load_dataset",
+        "load_mnist",
+    ),
+    "training.models": ("MLP", "make_model"),
+    "training.profiles": ("Profile", "Settings", "TrainConfig", "get_profile", "get_settings"),
+    "training.loop": ("TrainResult", "train_model"),
+    "training.checkpoints": ("train_or_load",),
+    "evaluation.metrics": (
+        "confusion_matrix",
+        "evaluate",
+        "forget_metrics",
+        "per_class_accuracy",
+        "predict",
+    ),
+    "methods.registry": ("METHODS", "UnlearnTask", "get_method", "run_method"),
     "utils": ("get_device", "seed_everything"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}

@@ -1,6 +1,7 @@
 """``python -m mnemo_tutorial``: see :mod:`mnemo_tutorial.cli`."""
+
 import sys
 
-from .cli import main
+from mnemo_tutorial.cli import main
 
 sys.exit(main())

@@ -5,30 +5,54 @@
   variables it does nothing and every helper below acts as a single process (rank 0 of 1).
 * :func:`shard` gives a rank its part of an epoch's sample order; the training loop wraps
   the model in ``DistributedDataParallel`` (:func:`wrap`) when a group is active and splits
-  the profile's batch over the ranks (:func:`local_batch_size`), see :mod:`mnemo_tutorial.train`.
+  the profile's batch over the ranks (:func:`local_batch_size`), see
+  :mod:`mnemo_tutorial.training.checkpoints`.
 * :func:`rank_seed` seeds the draws that differ between ranks (code mixing, augmentation):
   the same ``(seed, rank, world)`` gives the same draws on every run.
 * :func:`grouped_fisher_sharded` computes weighted Fisher sums (the code Fisher of many
   classes, or ``forget``'s two groups) with the *samples* split over the ranks and the parts
   summed with one ``all_reduce``, after checking the arguments on every rank: the same numbers
-  as :func:`mnemo_tutorial.fisher.grouped_fisher` in one process.
+  as :func:`mnemo_tutorial.core.fisher.grouped_fisher` in one process.
 
 See the PyTorch documentation of ``torch.distributed`` and ``torchrun`` (elastic launch).
 """
+
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import os
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
-from . import fisher
-from .fisher import ParamDict, grouped_fisher
-from .utils import module_device
+from mnemo_tutorial.core import fisher
+from mnemo_tutorial.core.fisher import ParamDict, grouped_fisher
+from mnemo_tutorial.utils import module_device
+
+__all__ = [
+    "TORCHRUN_VARIABLES",
+    "active",
+    "all_agree",
+    "all_sum",
+    "backend",
+    "barrier",
+    "grouped_fisher_sharded",
+    "is_main",
+    "launched_by_torchrun",
+    "local_batch_size",
+    "main_first",
+    "rank",
+    "rank_device",
+    "rank_seed",
+    "setup",
+    "shard",
+    "teardown",
+    "world_size",
+    "wrap",
+]
 
 TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 
@@ -79,7 +103,8 @@ def backend() -> str | None:
 
 
 def rank_device(device: torch.device) -> torch.device:
-    """The device this rank computes on: ``cuda:LOCAL_RANK`` for CUDA under torchrun, else ``device``."""
+    """The device this rank computes on: ``cuda:LOCAL_RANK`` for CUDA under torchrun, else
+    ``device``."""
     if device.type == "cuda" and active():
         return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
     return device
@@ -108,7 +133,8 @@ def main_first() -> Iterator[None]:
 
 
 def all_agree(flag: bool) -> bool:
-    """True when ``flag`` is true on every rank (one ``all_reduce``; ``flag`` itself in one process)."""
+    """True when ``flag`` is true on every rank (one ``all_reduce``; ``flag`` itself in one
+    process)."""
     if not active():
         return bool(flag)
     t = torch.tensor([1 if flag else 0], dtype=torch.int64)
@@ -139,8 +165,10 @@ def local_batch_size(batch_size: int, world: int | None = None) -> int:
     of one process."""
     world = world_size() if world is None else world
     if batch_size % world:
-        raise ValueError(f"the batch size ({batch_size}) must be a multiple of the number of processes "
-                         f"({world}): each process takes batch_size / {world} samples per step")
+        raise ValueError(
+            f"the batch size ({batch_size}) must be a multiple of the number of processes "
+            f"({world}): each process takes batch_size / {world} samples per step"
+        )
     return batch_size // world
 
 
@@ -151,7 +179,11 @@ def wrap(model: nn.Module, device: torch.device) -> nn.Module:
         return model
     from torch.nn.parallel import DistributedDataParallel
 
-    ids = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else None
+    ids = (
+        [device.index if device.index is not None else torch.cuda.current_device()]
+        if device.type == "cuda"
+        else None
+    )
     return DistributedDataParallel(model, device_ids=ids)
 
 
@@ -165,7 +197,9 @@ def shard(order: torch.Tensor, rank_: int | None = None, world: int | None = Non
     rank_ = rank() if rank_ is None else rank_
     world = world_size() if world is None else world
     if world < 1 or not 0 <= rank_ < world:
-        raise ValueError(f"rank must be in 0..{world - 1} and world size >= 1; got rank {rank_}, world {world}")
+        raise ValueError(
+            f"rank must be in 0..{world - 1} and world size >= 1; got rank {rank_}, world {world}"
+        )
     usable = (order.shape[0] // world) * world
     return order[:usable][rank_::world]
 
@@ -176,18 +210,23 @@ def _sample_shard(n: int, rank_: int, world: int) -> slice:
     ``torch.tensor_split``). The blocks partition ``range(n)``; with ``n < world`` the last
     ``world - n`` ranks get none."""
     if world < 1 or not 0 <= rank_ < world:
-        raise ValueError(f"rank must be in 0..{world - 1} and world size >= 1; "
-                         f"got rank {rank_}, world {world}")
+        raise ValueError(
+            f"rank must be in 0..{world - 1} and world size >= 1; got rank {rank_}, world {world}"
+        )
     size, extra = divmod(n, world)
     start = rank_ * size + min(rank_, extra)
     return slice(start, start + size + (rank_ < extra))
 
 
 def _check_fisher_arguments(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor,
-    params: Sequence[str] | None, dtype: torch.dtype | None,
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    weights: torch.Tensor,
+    params: Sequence[str] | None,
+    dtype: torch.dtype | None,
 ) -> list[str]:
-    """The checks of :func:`~mnemo_tutorial.fisher.grouped_fisher` (same order, same messages),
+    """The checks of :func:`~mnemo_tutorial.core.fisher.grouped_fisher` (same order, same messages),
     then ``y`` (N,) and ``dtype`` (None or floating point). -> the tensors, in model order."""
     n = x.shape[0]
     if weights.dim() != 2 or weights.shape[1] != n:
@@ -201,17 +240,32 @@ def _check_fisher_arguments(
 
 
 def _local_sums(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor,
-    rank_: int, world: int, normalize: bool = False, params: Sequence[str] | None = None,
-    dtype: torch.dtype | None = None, max_elements: int = fisher.MAX_CHUNK_ELEMENTS,
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    weights: torch.Tensor,
+    rank_: int,
+    world: int,
+    normalize: bool = False,
+    params: Sequence[str] | None = None,
+    dtype: torch.dtype | None = None,
+    max_elements: int = fisher.MAX_CHUNK_ELEMENTS,
 ) -> list[ParamDict] | None:
     """``grouped_fisher`` over the samples of rank ``rank_`` (:func:`_sample_shard`, views, no
     copy): its part of every group's sum. None when the rank has no sample."""
     part = _sample_shard(x.shape[0], rank_, world)
     if part.start == part.stop:
         return None
-    return grouped_fisher(model, x[part], y[part], weights[:, part], normalize=normalize,
-                          params=params, dtype=dtype, max_elements=max_elements)
+    return grouped_fisher(
+        model,
+        x[part],
+        y[part],
+        weights[:, part],
+        normalize=normalize,
+        params=params,
+        dtype=dtype,
+        max_elements=max_elements,
+    )
 
 
 def _collective_device(home: torch.device) -> torch.device:
@@ -233,7 +287,7 @@ def grouped_fisher_sharded(
     *,
     max_elements: int = fisher.MAX_CHUNK_ELEMENTS,
 ) -> list[ParamDict]:
-    """:func:`~mnemo_tutorial.fisher.grouped_fisher` with the samples split over the ranks.
+    """:func:`~mnemo_tutorial.core.fisher.grouped_fisher` with the samples split over the ranks.
 
     x: (N, *input_shape), y: (N,), weights: (G, N) -> G dicts {name: param_shape}, in the
     model's parameter order and in ``dtype`` (default the model's), equal on every rank.
@@ -251,23 +305,21 @@ def grouped_fisher_sharded(
     process (no active group) it is ``grouped_fisher``.
     """
     if not active():
-        return grouped_fisher(model, x, y, weights, normalize=normalize, params=params, dtype=dtype,
-                              max_elements=max_elements)
+        return grouped_fisher(
+            model, x, y, weights, normalize, params, dtype, max_elements=max_elements
+        )
     names = _check_fisher_arguments(model, x, y, weights, params, dtype)  # before any collective
     tensors = dict(model.named_parameters())
     out_dtype = dtype if dtype is not None else next((tensors[k].dtype for k in names), x.dtype)
     home, groups, world = module_device(model), weights.shape[0], world_size()
     sizes = [tensors[k].numel() for k in names] * groups  # group-major: group 0's tensors first
     flat = torch.zeros(sum(sizes) + 1, dtype=out_dtype, device=_collective_device(home))
-    error: Exception | None = None
     try:
-        parts = _local_sums(model, x, y, weights, rank(), world, normalize, params, dtype,
-                            max_elements)
-        start = 0
-        for piece in [] if parts is None else [part[k] for part in parts for k in names]:
-            flat[start : start + piece.numel()].copy_(piece.reshape(-1))  # any device, dtype
-            start += piece.numel()
-        del parts
+        parts = _local_sums(
+            model, x, y, weights, rank(), world, normalize, params, dtype, max_elements
+        )
+        error = None
+        _flatten_into(flat, [] if parts is None else [p[k] for p in parts for k in names])
     except Exception as exc:  # noqa: BLE001 (joins the reduction all the same, re-raised below)
         error = exc
         flat.zero_()
@@ -277,7 +329,17 @@ def grouped_fisher_sharded(
     if error is not None:
         raise error
     if failed:
-        raise RuntimeError(f"grouped_fisher_sharded failed on {failed} of {world} ranks (each "
-                           "raises its own error); no rank returns a result")
+        raise RuntimeError(
+            f"grouped_fisher_sharded failed on {failed} of {world} ranks (each "
+            "raises its own error); no rank returns a result"
+        )
     chunks = iter(flat[:-1].to(home).split(sizes))
     return [{k: next(chunks).view(tensors[k].shape) for k in names} for _ in range(groups)]
+
+
+def _flatten_into(flat: torch.Tensor, pieces: list[torch.Tensor]) -> None:
+    """Copy ``pieces`` (any device and dtype) one after the other into the start of ``flat``."""
+    start = 0
+    for piece in pieces:
+        flat[start : start + piece.numel()].copy_(piece.reshape(-1))
+        start += piece.numel()

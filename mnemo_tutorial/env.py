@@ -9,10 +9,32 @@ call these helpers to turn ``MNEMO_DEVICE`` / ``MNEMO_PROFILE`` into those argum
 * ``MNEMO_RETRAIN``: ``1``/``true``/``yes`` trains from scratch instead of loading a cached or
   shipped model (default: load).
 """
+
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+__all__ = [
+    "DEFAULT_PROFILE",
+    "DEVICE_CHOICES",
+    "RETRAIN_FALSE",
+    "RETRAIN_TRUE",
+    "check_device_name",
+    "cpu_model",
+    "device_description",
+    "machine_description",
+    "package_source_hash",
+    "Precision",
+    "profile_name",
+    "retrain_requested",
+    "select_device",
+    "training_precision",
+]
+
+if TYPE_CHECKING:  # annotations only: this module is read before torch may be imported
+    import torch
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 DEFAULT_PROFILE = "quick"
@@ -76,7 +98,7 @@ class Precision:
     ``torch.amp.GradScaler`` is needed (float16 only)."""
 
     name: str  # "float32", "bfloat16" or "float16"
-    autocast_dtype: object | None
+    autocast_dtype: torch.dtype | None
     grad_scaler: bool
 
 

@@ -1,18 +1,28 @@
 """Small shared helpers: seeding (global for chapters, isolated for the library), device
 choice, atomic file writes."""
+
 from __future__ import annotations
 
 import os
 import random
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
 
-from .env import select_device
+from mnemo_tutorial.env import select_device
+
+__all__ = [
+    "atomic_path",
+    "atomic_write_text",
+    "get_device",
+    "isolated_rng",
+    "module_device",
+    "seed_everything",
+]
 
 
 def seed_everything(seed: int) -> torch.Generator:

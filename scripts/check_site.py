@@ -41,8 +41,8 @@ import shutil
 import subprocess
 import sys
 import threading
-from fnmatch import fnmatch
 from dataclasses import dataclass, field
+from fnmatch import fnmatch
 from pathlib import Path
 from urllib.parse import urlsplit
 

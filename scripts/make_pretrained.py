@@ -3,8 +3,8 @@
     MNEMO_MIRROR=/path/to/mirror MNEMO_DATA=$(mktemp -d) OMP_NUM_THREADS=1 \
         python scripts/make_pretrained.py --datasets mnist cifar10 faces --seed 0
 
-With ``--without C [C ...]`` the model retrained without classes C (``baselines.retrain``,
-looked up by ``baselines.retrain_key``) is shipped instead, for chapters that compare with
+With ``--without C [C ...]`` the model retrained without classes C (``retrain``,
+looked up by ``retrain_key``) is shipped instead, for chapters that compare with
 retraining; those are stored in float16 (half the bytes; their recorded accuracies are
 measured on the rounded weights). Each model is trained from scratch on the CPU through ``train_or_load(retrain=True)`` and
 written to ``mnemo_tutorial/pretrained/<dataset>-<profile>-seed<seed>.pt`` (the checkpoint
@@ -38,11 +38,15 @@ def build(dataset: str, profile_name: str, seed: int, out: Path) -> dict:
     import torch
 
     import mnemo_tutorial
-    from mnemo_tutorial.data import load_dataset
     from mnemo_tutorial.env import cpu_model
-    from mnemo_tutorial.metrics import evaluate
-    from mnemo_tutorial.profiles import get_profile
-    from mnemo_tutorial.train import file_sha256, save_checkpoint, train_or_load
+    from mnemo_tutorial.evaluation.metrics import evaluate
+    from mnemo_tutorial.training.checkpoints import (
+        file_sha256,
+        save_checkpoint,
+        train_or_load,
+    )
+    from mnemo_tutorial.training.data import load_dataset
+    from mnemo_tutorial.training.profiles import get_profile
 
     data = load_dataset(dataset)
     profile = get_profile(dataset, profile_name)
@@ -70,25 +74,25 @@ def _retrain_command(dataset: str, profile: str, seed: int, without: list[int], 
 def build_retrained(dataset: str, profile_name: str, seed: int, without: list[int], out: Path,
                     t_mix: float | None = None, epochs: int | None = None) -> dict:
     """Retrain the model of (dataset, profile, seed) without the classes ``without`` through
-    ``baselines.retrain`` (the codes of the shipped original), write it to ``out``, return its
+    ``retrain`` (the codes of the shipped original), write it to ``out``, return its
     manifest entry (``without``, ``t_mix``, ``epochs`` say which retraining it is)."""
     import tempfile
 
     import torch
 
     import mnemo_tutorial
-    from mnemo_tutorial import baselines
-    from mnemo_tutorial.data import load_dataset
     from mnemo_tutorial.env import cpu_model
-    from mnemo_tutorial.metrics import evaluate
-    from mnemo_tutorial.profiles import get_profile
-    from mnemo_tutorial.train import file_sha256, train_or_load
+    from mnemo_tutorial.evaluation.metrics import evaluate
+    from mnemo_tutorial.methods.retrain import retrain
+    from mnemo_tutorial.training.checkpoints import file_sha256, train_or_load
+    from mnemo_tutorial.training.data import load_dataset
+    from mnemo_tutorial.training.profiles import get_profile
 
     data = load_dataset(dataset)
     profile = get_profile(dataset, profile_name)
     original = train_or_load(profile, data, seed=seed, device="cpu", use_cache=False, progress=False)
     with tempfile.TemporaryDirectory() as root:
-        res = baselines.retrain(original.model, data, without, profile, seed, codes=original.codes, t_mix=t_mix,
+        res = retrain(original.model, data, without, profile, seed, codes=original.codes, t_mix=t_mix,
                                 epochs=epochs, device="cpu", root=root, fresh=True, progress=True)
         d = res.report.details
         name = f"{dataset}-{profile_name}-seed{seed}-without{'-'.join(str(c) for c in without)}"
@@ -122,7 +126,7 @@ def build_retrained(dataset: str, profile_name: str, seed: int, without: list[in
 
 def update_manifest(out: Path, entry: dict) -> None:
     """Replace the entry of ``entry["file"]`` in ``out/manifest.json`` (written atomically)."""
-    from mnemo_tutorial.train import MANIFEST_NAME, shipped_models
+    from mnemo_tutorial.training.checkpoints import MANIFEST_NAME, shipped_models
     from mnemo_tutorial.utils import atomic_write_text
 
     entries = [e for e in shipped_models(out) if e["file"] != entry["file"]] + [entry]
@@ -141,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=REPO / "mnemo_tutorial" / "pretrained")
     parser.add_argument("--without", type=int, nargs="+", default=None,
-                        help="ship the model retrained without these classes (baselines.retrain) instead")
+                        help="ship the model retrained without these classes (retrain) instead")
     parser.add_argument("--t-mix", type=float, default=None, help="with --without: retrain's t_mix")
     parser.add_argument("--epochs", type=int, default=None, help="with --without: retrain's epochs")
     args = parser.parse_args(argv)

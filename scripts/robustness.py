@@ -5,12 +5,12 @@ codes through the public API, every class forgotten with ``forget``'s defaults.
     python scripts/robustness.py --dataset mnist --epochs 2 --train-samples 6000 --test-samples 2000
     python scripts/robustness.py --dataset cifar10 --archs bn_cnn,mixer --retrain
 
-Architectures (none is in ``mnemo_tutorial.models``): ``bn_cnn`` (two conv blocks with batch
+Architectures (none is in ``mnemo_tutorial.training.models``): ``bn_cnn`` (two conv blocks with batch
 norm, ReLU and max pooling, a two-layer head), ``plain_cnn`` (the same without
 normalisation), ``ln_mlp`` (GELU MLP with layer normalisation),
 ``mixer`` (an MLP-Mixer: linear patch embedding, token- and channel-mixing blocks with layer
 norm), ``res_gn_cnn`` (a residual conv network with group norm and SiLU). Each is trained by
-``mnemo_tutorial.train.train_model`` with codes from ``MnemonicCodes.random`` and the
+``mnemo_tutorial.training.loop.train_model`` with codes from ``MnemonicCodes.random`` and the
 dataset's quick profile (optimizer, learning rate, t_mix; ``--epochs`` replaces its epochs;
 ``TRAINING_OVERRIDES`` lists the one training setting changed for one architecture),
 on ``--train-samples`` training images (a seeded random subset: the stored splits may be
@@ -149,7 +149,7 @@ def split(data, train_samples: int, test_samples: int, seed: int):
     training indices left over, for ``verify``)."""
     import torch
 
-    from mnemo_tutorial.data import ImageData
+    from mnemo_tutorial.training.data import ImageData
 
     g = torch.Generator().manual_seed(seed)
     train = torch.randperm(len(data.y_train), generator=g)
@@ -163,8 +163,9 @@ def train_arch(arch: str, data, profile, seed: int, cache: Path | None, retrain:
     """Train (or load) ``arch`` on ``data`` with codes; -> {"model", "codes", "train_seconds", "source"}."""
     import torch
 
-    from mnemo_tutorial.codes import MnemonicCodes
-    from mnemo_tutorial.train import profile_augment, train_model
+    from mnemo_tutorial.core.codes import MnemonicCodes
+    from mnemo_tutorial.training.checkpoints import profile_augment
+    from mnemo_tutorial.training.loop import train_model
     from mnemo_tutorial.utils import isolated_rng
 
     with isolated_rng(seed):
@@ -201,8 +202,8 @@ def forget_every_class(model, codes, data, step: str = "all", verify=None) -> li
     """``forget`` with its defaults for each class (``step`` "head": ``params`` = the last
     Linear layer's tensors; ``verify``: forget's held-out check; everything else default);
     one row per class."""
-    from mnemo_tutorial.metrics import forget_metrics, predict
     from mnemo_tutorial import ForgetSettings, forget
+    from mnemo_tutorial.evaluation.metrics import forget_metrics, predict
 
     pred0 = predict(model, data.x_test)
     all_names = [k for k, _ in model.named_parameters()]
@@ -280,9 +281,9 @@ def main(argv: list[str] | None = None, data=None, log: Callable[[str], None] = 
     import torch
 
     import mnemo_tutorial
-    from mnemo_tutorial.data import data_root, load_dataset
     from mnemo_tutorial.env import cpu_model, package_source_hash
-    from mnemo_tutorial.profiles import get_profile
+    from mnemo_tutorial.training.data import data_root, load_dataset
+    from mnemo_tutorial.training.profiles import get_profile
 
     torch.set_num_threads(args.threads)
     full = data if data is not None else load_dataset(args.dataset)

@@ -129,7 +129,7 @@ def time_train_epoch(num_classes: int, hidden: int, samples: int) -> dict:
     import torch
 
     from mnemo_tutorial import train_model
-    from mnemo_tutorial.profiles import Profile
+    from mnemo_tutorial.training.profiles import Profile
 
     model, codes = _model_and_codes(num_classes, hidden)
     gen = torch.Generator().manual_seed(1)
@@ -233,7 +233,7 @@ def distributed_fisher(classes: int = 100) -> dict:
     import torch
     import torch.multiprocessing as mp
 
-    from mnemo_tutorial.fisher import grouped_fisher
+    from mnemo_tutorial.core.fisher import grouped_fisher
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

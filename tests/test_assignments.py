@@ -527,8 +527,8 @@ def test_q5_public_check_grades_the_test_split_not_forgets_own_criterion():
     whose criterion on the codes is not met is graded, not raised as ForgetFailed."""
     import torch
 
-    from mnemo_tutorial import MnemonicCodes, forget
-    from mnemo_tutorial.models import MLP
+    from mnemo_tutorial import Fixed, ForgetSettings, MnemonicCodes, forget
+    from mnemo_tutorial.training.models import MLP
 
     path = Path(__file__).resolve().parents[1] / "mnemo_tutorial" / "assignment_tests" / "forgetting" / "q5.py"
     torch.manual_seed(0)
@@ -542,7 +542,8 @@ def test_q5_public_check_grades_the_test_split_not_forgets_own_criterion():
     def choose_lambdas(model, codes, forget):
         return 1e-12, 1e-12, 1  # moves (almost) nothing
 
-    rep = forget(model, codes, [3], lambdas=(1e-12, 1e-12), sign=1, on_failure="return").report
+    tiny_step = ForgetSettings(selection=Fixed(1e-12, 1e-12), sign=1)
+    rep = forget(model, codes, [3], tiny_step, on_failure="return").report
     assert rep.status == "failed"  # the untrained model's codes fail forget's criterion
     test_file = otter_test_files.ExceptionTestFile.from_file(str(path))
     test_file.run(dict(choose_lambdas=choose_lambdas, model=model, codes=codes, x_test=x_test, y_test=y_test))

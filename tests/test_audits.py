@@ -5,10 +5,21 @@ import pytest
 import torch
 from torch import nn
 
-from mnemo_tutorial.audits import audit, extract_features, linear_probe, membership_auc, relearn_time
-from mnemo_tutorial.data import ImageData
-from mnemo_tutorial.metrics import batched_eval, evaluate, per_sample_loss, predict
-from mnemo_tutorial.models import MLP
+from mnemo_tutorial.evaluation.audits import (
+    audit,
+    extract_features,
+    linear_probe,
+    membership_auc,
+    relearn_time,
+)
+from mnemo_tutorial.evaluation.metrics import (
+    batched_eval,
+    evaluate,
+    per_sample_loss,
+    predict,
+)
+from mnemo_tutorial.training.data import ImageData
+from mnemo_tutorial.training.models import MLP
 
 
 def noise_data(n_train, n_test, classes=3, dim=16, seed=0):
@@ -190,7 +201,7 @@ def test_batched_eval_chunks_and_restores_the_mode():
 
 
 def test_the_default_evaluation_batch_depends_on_the_device():
-    from mnemo_tutorial.metrics import eval_batch_size
+    from mnemo_tutorial.evaluation.metrics import eval_batch_size
 
     assert eval_batch_size(torch.device("cpu")) == 256 and eval_batch_size(torch.device("cuda")) == 2048
     model = Recorder()
@@ -199,7 +210,7 @@ def test_the_default_evaluation_batch_depends_on_the_device():
 
 
 def test_class_mask_and_sample_indices():
-    from mnemo_tutorial.metrics import class_mask, sample_indices
+    from mnemo_tutorial.evaluation.metrics import class_mask, sample_indices
 
     y = torch.tensor([0, 1, 2, 1, 0, 2, 1])
     mask = class_mask(y, [1, 2])

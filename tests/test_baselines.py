@@ -6,12 +6,23 @@ import numpy as np
 import pytest
 import torch
 
-from mnemo_tutorial import baselines, train
-from mnemo_tutorial.baselines import QUICK_BUDGETS
-from mnemo_tutorial.data import ImageData
-from mnemo_tutorial.metrics import evaluate
-from mnemo_tutorial.models import MLP
-from mnemo_tutorial.profiles import Profile
+from mnemo_tutorial.evaluation.metrics import evaluate
+from mnemo_tutorial.methods.common import QUICK_BUDGETS, make_report
+from mnemo_tutorial.methods.finetune import finetune
+from mnemo_tutorial.methods.fisher_forgetting import (
+    _reference_variance,
+    fisher_forgetting,
+    fisher_noise,
+    true_fisher,
+)
+from mnemo_tutorial.methods.neggrad import neggrad
+from mnemo_tutorial.methods.retrain import _initial_model, retrain, retrain_key
+from mnemo_tutorial.methods.ssd import ssd, ssd_indices
+from mnemo_tutorial.methods.unsir import _unsir_noise, unsir
+from mnemo_tutorial.training import checkpoints
+from mnemo_tutorial.training.data import ImageData
+from mnemo_tutorial.training.models import MLP
+from mnemo_tutorial.training.profiles import Profile
 
 FORGET = [0]
 
@@ -76,13 +87,13 @@ def train_forget_acc(model, data):
 
 # Settings that make each method act on this tiny problem (the defaults are sized for MNIST).
 TINY = {
-    "retrain": (baselines.retrain, {"use_cache": False}),  # train every time (the cache is tested below)
-    "finetune": (baselines.finetune, {"epochs": 50, "lr": 0.2, "batch_size": 32, "weight_decay": 5e-3}),
-    "neggrad": (baselines.neggrad, {"lr": 0.2, "max_epochs": 50, "batch_size": 32}),
-    "ssd": (baselines.ssd, {"order": "shuffled", "alpha": 5.0}),
-    "fisher": (baselines.fisher_forgetting, {}),
-    "fisher-noise": (baselines.fisher_noise, {"alpha": 1e-6}),
-    "unsir": (baselines.unsir, {"batch_size": 16, "impair_lr": 0.05}),
+    "retrain": (retrain, {"use_cache": False}),  # train every time (the cache is tested below)
+    "finetune": (finetune, {"epochs": 50, "lr": 0.2, "batch_size": 32, "weight_decay": 5e-3}),
+    "neggrad": (neggrad, {"lr": 0.2, "max_epochs": 50, "batch_size": 32}),
+    "ssd": (ssd, {"order": "shuffled", "alpha": 5.0}),
+    "fisher": (fisher_forgetting, {}),
+    "fisher-noise": (fisher_noise, {"alpha": 1e-6}),
+    "unsir": (unsir, {"batch_size": 16, "impair_lr": 0.05}),
 }
 
 
@@ -139,44 +150,44 @@ def test_baselines_leave_the_global_random_state_alone(trained, name):
 
 def test_retrain_never_sees_the_forgotten_class_and_starts_from_the_original_init(trained):
     data, model = trained
-    out = baselines.retrain(model, data, FORGET, PROFILE, 0, epochs=3)
+    out = retrain(model, data, FORGET, PROFILE, 0, epochs=3)
     assert out.report.details["train_samples"] == int((data.y_train != 0).sum())
     assert evaluate(out.model, data.x_test, data.y_test, FORGET, 3)["E_F"] == 100.0
-    init = train.initial_model(PROFILE, 3, seed=0)
-    assert same_weights(baselines._initial_model(model, PROFILE, 3, seed=0), init)
+    init = checkpoints.initial_model(PROFILE, 3, seed=0)
+    assert same_weights(_initial_model(model, PROFILE, 3, seed=0), init)
     torch.manual_seed(5)
     other = MLP(in_features=16, hidden=8, num_classes=3)  # not what the profile builds
-    reset = baselines._initial_model(other, PROFILE, 3, seed=0)
+    reset = _initial_model(other, PROFILE, 3, seed=0)
     assert reset.fc1.weight.shape == (8, 16) and not torch.equal(reset.fc1.weight, other.fc1.weight)
 
 
 def test_retrain_caches_its_model_and_trains_again_when_asked(trained, tmp_path, monkeypatch):
     data, model = trained
     monkeypatch.delenv("MNEMO_RETRAIN", raising=False)
-    first = baselines.retrain(model, data, FORGET, PROFILE, 0, epochs=3, root=tmp_path)
+    first = retrain(model, data, FORGET, PROFILE, 0, epochs=3, root=tmp_path)
     assert first.report.details["source"] == "trained"
     assert len(list((tmp_path / "checkpoints").glob("*-retrain-*.pt"))) == 1
-    again = baselines.retrain(model, data, FORGET, PROFILE, 0, epochs=3, root=tmp_path)
+    again = retrain(model, data, FORGET, PROFILE, 0, epochs=3, root=tmp_path)
     assert again.report.details["source"] == "cache" and same_weights(first.model, again.model)
     assert again.report.details["train_seconds"] == first.report.details["train_seconds"]
-    other = baselines.retrain(model, data, [1], PROFILE, 0, epochs=3, root=tmp_path)
+    other = retrain(model, data, [1], PROFILE, 0, epochs=3, root=tmp_path)
     assert other.report.details["source"] == "trained", "another forgotten class is another model"
     assert other.report.details["key"] != first.report.details["key"]
-    forced = baselines.retrain(model, data, FORGET, PROFILE, 0, epochs=3, root=tmp_path, fresh=True)
+    forced = retrain(model, data, FORGET, PROFILE, 0, epochs=3, root=tmp_path, fresh=True)
     assert forced.report.details["source"] == "trained"
     monkeypatch.setenv("MNEMO_RETRAIN", "1")
-    assert baselines.retrain(model, data, FORGET, PROFILE, 0, epochs=3, root=tmp_path).report.details["source"] == "trained"
+    assert retrain(model, data, FORGET, PROFILE, 0, epochs=3, root=tmp_path).report.details["source"] == "trained"
 
 
 def test_retrain_key_depends_on_settings_classes_and_codes(trained):
     data, _ = trained
-    codes = train.initial_codes(PROFILE, data, 0)
-    key = baselines.retrain_key(PROFILE, 0, data, [0], codes)
-    assert key == baselines.retrain_key(PROFILE, 0, data, [0], train.initial_codes(PROFILE, data, 0))
-    assert key != baselines.retrain_key(PROFILE.replace(epochs=3), 0, data, [0], codes)
-    assert key != baselines.retrain_key(PROFILE, 0, data, [0, 1], codes)
-    assert key != baselines.retrain_key(PROFILE, 0, data, [0], train.initial_codes(PROFILE, data, 1))
-    assert key != baselines.retrain_key(PROFILE, 1, data, [0], codes)
+    codes = checkpoints.initial_codes(PROFILE, data, 0)
+    key = retrain_key(PROFILE, 0, data, [0], codes)
+    assert key == retrain_key(PROFILE, 0, data, [0], checkpoints.initial_codes(PROFILE, data, 0))
+    assert key != retrain_key(PROFILE.replace(epochs=3), 0, data, [0], codes)
+    assert key != retrain_key(PROFILE, 0, data, [0, 1], codes)
+    assert key != retrain_key(PROFILE, 0, data, [0], checkpoints.initial_codes(PROFILE, data, 1))
+    assert key != retrain_key(PROFILE, 1, data, [0], codes)
 
 
 # --------------------------------------------------------------------------- SSD
@@ -187,27 +198,27 @@ def test_ssd_reference_loader_is_class_sorted_and_unshuffled(trained):
     class, in dataset order; nearly every batch holds one class. Ours mixes the classes."""
     data, _ = trained
     gen = torch.Generator().manual_seed(0)
-    f_idx, d_idx = baselines.ssd_indices(data, FORGET, "sorted", gen)
+    f_idx, d_idx = ssd_indices(data, FORGET, "sorted", gen)
     assert torch.equal(f_idx, torch.nonzero(data.y_train == 0).flatten())
     labels = data.y_train[d_idx]
     assert torch.equal(labels, torch.cat([torch.full((200,), c) for c in (1, 2, 0)]))
     single = [len(set(b.tolist())) == 1 for b in labels.split(64)]
     assert sum(single) >= len(single) - 2  # only the batches at a class boundary mix
-    _, d_shuf = baselines.ssd_indices(data, FORGET, "shuffled", gen)
+    _, d_shuf = ssd_indices(data, FORGET, "shuffled", gen)
     assert sorted(d_shuf.tolist()) == list(range(600))
     assert all(len(set(b.tolist())) == 3 for b in data.y_train[d_shuf].split(64))
 
 
 def test_ssd_dampens_only_selected_parameters_and_the_order_matters(trained):
     data, model = trained
-    out = baselines.ssd(model, data, FORGET, order="shuffled", alpha=5.0)
+    out = ssd(model, data, FORGET, order="shuffled", alpha=5.0)
     ratio = torch.cat([(q / p).flatten() for p, q in zip(model.parameters(), out.model.parameters())])
     ratio = ratio[torch.isfinite(ratio)]
     changed = ratio != 1.0
     assert changed.any() and (ratio[changed] <= 0.2 + 1e-6).all()  # beta = I_D / I_f < 1 / alpha
     assert (ratio >= -1e-6).all()
     # with the authors' class-sorted loader, I_f / I_D stays below about N / N_f = 3 < alpha
-    ref = baselines.ssd(model, data, FORGET, alpha=5.0)
+    ref = ssd(model, data, FORGET, alpha=5.0)
     assert ref.report.details["dampened_params"] == 0 < out.report.details["dampened_params"]
     assert train_forget_acc(ref.model, data) > train_forget_acc(out.model, data) + 50.0
 
@@ -219,7 +230,7 @@ def test_true_fisher_is_the_expectation_under_the_model(trained):
     """Known answer: sum_k p(k|x) (d CE(x, k) / dw)^2, one backward pass per sample and label."""
     data, model = trained
     x = data.x_train[:7]
-    got = baselines.true_fisher(model, x, 3, batch_size=3)
+    got = true_fisher(model, x, 3, batch_size=3)
     want = {k: torch.zeros_like(p) for k, p in model.named_parameters()}
     for i in range(7):
         logits = model(x[i : i + 1])
@@ -236,21 +247,21 @@ def test_true_fisher_is_the_expectation_under_the_model(trained):
 def test_reference_variance_clamps_averages_per_unit_and_scales_the_head():
     head = ("fc2.weight", "fc2.bias")
     fisher = torch.tensor([[1e-9, 1.0], [1.0, 1.0]])  # 1/F: 1e9 -> clamped, 1
-    hidden = baselines._reference_variance("fc1.weight", fisher, head, alpha=1.0)
+    hidden = _reference_variance("fc1.weight", fisher, head, alpha=1.0)
     torch.testing.assert_close(hidden, torch.tensor([[500.5, 500.5], [1.0, 1.0]]), rtol=1e-4, atol=0)
-    out = baselines._reference_variance("fc2.weight", fisher, head, alpha=1.0)
+    out = _reference_variance("fc2.weight", fisher, head, alpha=1.0)
     torch.testing.assert_close(out, torch.tensor([[505.0, 505.0], [10.0, 10.0]]), rtol=1e-4, atol=0)
-    bias = baselines._reference_variance("fc1.bias", torch.tensor([1e-9, 0.5]), head, alpha=2.0)
+    bias = _reference_variance("fc1.bias", torch.tensor([1e-9, 0.5]), head, alpha=2.0)
     torch.testing.assert_close(bias, torch.tensor([2e4, 40.0]), rtol=1e-4, atol=0)
 
 
 def test_fisher_forgetting_resets_the_forgotten_output_row(trained):
     data, model = trained
-    out = baselines.fisher_forgetting(model, data, FORGET)
+    out = fisher_forgetting(model, data, FORGET)
     w, b = out.model.fc2.weight.detach(), out.model.fc2.bias.detach()
     assert w[0].abs().max() < 0.15 and abs(float(b[0])) < 0.15  # 0 + noise of std sqrt(1e-3)
     assert model.fc2.weight[0].abs().max() > 0.5  # the original row was not small
-    keep = baselines.fisher_forgetting(model, data, FORGET, reset_output=False)
+    keep = fisher_forgetting(model, data, FORGET, reset_output=False)
     assert keep.model.fc2.weight[0].abs().max() > 0.5
     x0 = data.x_train[data.y_train == 0]
     logit0 = lambda m: float(m(x0)[:, 0].mean().detach())
@@ -263,7 +274,7 @@ def test_fisher_noise_targets_what_the_rest_does_not_use():
     weights reading those pixels is 0, so they get the largest noise and class 0 breaks."""
     data = blobs(disjoint=True)
     model = fit(data)
-    out = baselines.fisher_noise(model, data, FORGET, alpha=1e-6)
+    out = fisher_noise(model, data, FORGET, alpha=1e-6)
     delta = (out.model.fc1.weight - model.fc1.weight).detach().abs()
     # F_r = 0 exactly: noise std sqrt(alpha * max_inverse) = 10, so E|delta| = 10 * sqrt(2 / pi)
     expected = 10.0 * (2 / torch.pi) ** 0.5
@@ -274,8 +285,8 @@ def test_fisher_noise_targets_what_the_rest_does_not_use():
 def test_quick_budget_subsamples_and_full_uses_everything(trained, monkeypatch):
     data, model = trained
     monkeypatch.setitem(QUICK_BUDGETS, "fisher_retain", 50)
-    quick = baselines.fisher_noise(model, data, FORGET, budget="quick")
-    full = baselines.fisher_noise(model, data, FORGET, budget="full")
+    quick = fisher_noise(model, data, FORGET, budget="quick")
+    full = fisher_noise(model, data, FORGET, budget="full")
     assert quick.report.details["retain_samples"] == 50
     assert full.report.details["retain_samples"] == int((data.y_train != 0).sum())
     assert not same_weights(quick.model, full.model)
@@ -286,25 +297,25 @@ def test_quick_budget_subsamples_and_full_uses_everything(trained, monkeypatch):
 
 def test_finetune_full_budget_is_the_references_schedule(trained):
     data, model = trained
-    full = baselines.finetune(model, data, FORGET, budget="full", epochs=1)
+    full = finetune(model, data, FORGET, budget="full", epochs=1)
     n_keep = int((data.y_train != 0).sum())
     assert full.report.details["steps"] == -(-n_keep // 64)  # all retained data, batch 64
-    quick = baselines.finetune(model, data, FORGET, budget="quick", epochs=1)
+    quick = finetune(model, data, FORGET, budget="quick", epochs=1)
     assert quick.report.details["steps"] == -(-n_keep // 128)
     # weight decay 5e-4 (reference) vs none (ours): same batches otherwise, different weights
-    no_wd = baselines.finetune(model, data, FORGET, budget="full", epochs=1, weight_decay=0.0)
+    no_wd = finetune(model, data, FORGET, budget="full", epochs=1, weight_decay=0.0)
     assert not same_weights(full.model, no_wd.model)
 
 
 def test_neggrad_stops_when_a_forget_batch_is_all_wrong_and_the_retain_term_protects(trained):
     data, model = trained
     kw = {"lr": 0.2, "max_epochs": 50, "batch_size": 32}
-    pure = baselines.neggrad(model, data, FORGET, **kw)
+    pure = neggrad(model, data, FORGET, **kw)
     assert pure.report.details["stopped_early"] and pure.report.details["last_forget_batch_error"] == 1.0
     assert "ours" in pure.report.details["stop_rule"]
-    never = baselines.neggrad(model, data, FORGET, stop_error=1.0, **{**kw, "max_epochs": 1, "lr": 1e-4})
+    never = neggrad(model, data, FORGET, stop_error=1.0, **{**kw, "max_epochs": 1, "lr": 1e-4})
     assert not never.report.details["stopped_early"]
-    plus = baselines.neggrad(model, data, FORGET, retain_weight=0.9, **{**kw, "max_epochs": 10})
+    plus = neggrad(model, data, FORGET, retain_weight=0.9, **{**kw, "max_epochs": 10})
     keep = data.y_train != 0
     loss = lambda m: float(torch.nn.functional.cross_entropy(m(data.x_train[keep]), data.y_train[keep]).detach())
     # NegGrad+ forgets too, and its retain term keeps the other classes' loss far lower
@@ -317,14 +328,14 @@ def test_unsir_reference_noise_is_normal_and_its_penalty_sums_over_pixels(traine
     s = {"noise_samples": 32, "noise_steps": 0, "noise_lr": 0.1, "noise_reg": 0.1, "noise_init": "normal",
          "penalty": "sum"}
     gen = torch.Generator().manual_seed(0)
-    noise, y = baselines._unsir_noise(model, [0], data.input_shape, s, gen, torch.device("cpu"), False)
+    noise, y = _unsir_noise(model, [0], data.input_shape, s, gen, torch.device("cpu"), False)
     assert noise.min() < 0 and y.tolist() == [0] * 32
-    uniform, _ = baselines._unsir_noise(model, [0], data.input_shape, {**s, "noise_init": "uniform"}, gen,
+    uniform, _ = _unsir_noise(model, [0], data.input_shape, {**s, "noise_init": "uniform"}, gen,
                                         torch.device("cpu"), False)
     assert uniform.min() >= 0 and uniform.max() < 1
     norms = {}
     for penalty in ("sum", "mean"):
-        n, _ = baselines._unsir_noise(model, [0], data.input_shape, {**s, "noise_steps": 40, "penalty": penalty},
+        n, _ = _unsir_noise(model, [0], data.input_shape, {**s, "noise_steps": 40, "penalty": penalty},
                                       torch.Generator().manual_seed(0), torch.device("cpu"), False)
         norms[penalty] = float(n.square().flatten(1).sum(1).mean())
     assert norms["sum"] < norms["mean"]  # the per-sample sum penalises 16x more on 16 pixels
@@ -335,7 +346,7 @@ def test_unsir_keeps_frozen_parameters_frozen(trained):
     data, model = trained
     model.fc1.weight.requires_grad_(False)
     try:
-        out = baselines.unsir(model, data, FORGET, batch_size=16)
+        out = unsir(model, data, FORGET, batch_size=16)
     finally:
         model.fc1.weight.requires_grad_(True)
     assert not out.model.fc1.weight.requires_grad and out.model.fc2.weight.requires_grad
@@ -345,16 +356,16 @@ def test_unsir_keeps_frozen_parameters_frozen(trained):
 
 
 @pytest.mark.parametrize("fn, kwargs, word", [
-    (baselines.ssd, {"importance": "hessian"}, "importance"),
-    (baselines.ssd, {"order": "random"}, "order"),
-    (baselines.ssd, {"alpha": 0}, "alpha"),
-    (baselines.ssd, {"importance": "fisher", "data_samples": 0}, "ssd_data"),
-    (baselines.fisher_forgetting, {"retain_samples": "many"}, "fisher_retain"),
-    (baselines.fisher_forgetting, {"budget": "medium"}, "budget"),
-    (baselines.neggrad, {"retain_weight": 1.0}, "retain_weight"),
-    (baselines.finetune, {"epochs": 0}, "epochs"),
-    (baselines.unsir, {"noise_lr": -1.0}, "noise_lr"),
-    (baselines.unsir, {"noise_init": "laplace"}, "noise_init"),
+    (ssd, {"importance": "hessian"}, "importance"),
+    (ssd, {"order": "random"}, "order"),
+    (ssd, {"alpha": 0}, "alpha"),
+    (ssd, {"importance": "fisher", "data_samples": 0}, "ssd_data"),
+    (fisher_forgetting, {"retain_samples": "many"}, "fisher_retain"),
+    (fisher_forgetting, {"budget": "medium"}, "budget"),
+    (neggrad, {"retain_weight": 1.0}, "retain_weight"),
+    (finetune, {"epochs": 0}, "epochs"),
+    (unsir, {"noise_lr": -1.0}, "noise_lr"),
+    (unsir, {"noise_init": "laplace"}, "noise_init"),
 ])
 def test_bad_arguments_raise_value_error(trained, fn, kwargs, word):
     data, model = trained
@@ -366,25 +377,25 @@ def test_bad_arguments_raise_value_error(trained, fn, kwargs, word):
 def test_bad_forget_sets(trained, bad):
     data, model = trained
     with pytest.raises(ValueError, match="forget"):
-        baselines.ssd(model, data, bad)
+        ssd(model, data, bad)
 
 
 def make_report_for(method, seconds=0.01, status="ok"):
     """A baseline-style report (used by the registry and benchmark tests)."""
-    return baselines.make_report(method, FORGET, seconds, {}, status)
+    return make_report(method, FORGET, seconds, {}, status)
 
 
 # --------------------------------------------------------------------------- shipped retrained models
 
 
-@pytest.mark.parametrize("entry", [e for e in train.shipped_models() if "retrained_without" in e],
+@pytest.mark.parametrize("entry", [e for e in checkpoints.shipped_models() if "retrained_without" in e],
                          ids=lambda e: e["file"])
 def test_a_shipped_retrained_model_is_found_by_retrain_and_matches_its_record(entry, monkeypatch):
     import os
     from pathlib import Path
 
-    from mnemo_tutorial.data import load_dataset
-    from mnemo_tutorial.profiles import get_profile
+    from mnemo_tutorial.training.data import load_dataset
+    from mnemo_tutorial.training.profiles import get_profile
 
     mirror = os.environ.get("MNEMO_MIRROR")
     if not mirror or not Path(mirror).exists():
@@ -392,9 +403,9 @@ def test_a_shipped_retrained_model_is_found_by_retrain_and_matches_its_record(en
     monkeypatch.delenv("MNEMO_RETRAIN", raising=False)
     data = load_dataset(entry["dataset"])
     profile = get_profile(entry["dataset"], entry["profile"])
-    original = train.train_or_load(profile, data, seed=entry["seed"], device="cpu", use_cache=False, progress=False)
+    original = checkpoints.train_or_load(profile, data, seed=entry["seed"], device="cpu", use_cache=False, progress=False)
     assert original.source == "pretrained"
-    out = baselines.retrain(original.model, data, entry["retrained_without"], profile, entry["seed"],
+    out = retrain(original.model, data, entry["retrained_without"], profile, entry["seed"],
                             codes=original.codes, t_mix=entry["t_mix"], epochs=entry["epochs"], use_cache=False)
     assert out.report.details["source"] == "pretrained" and out.report.details["key"] == entry["key"]
     got = evaluate(out.model, data.x_test, data.y_test, entry["retrained_without"], data.num_classes)

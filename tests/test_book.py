@@ -266,7 +266,7 @@ def _package_modules() -> list[str]:
 # --- plotting and widget helpers ------------------------------------------------------------
 
 def test_viz_figures_have_titles_and_labels():
-    from mnemo_tutorial import viz
+    from mnemo_tutorial.book import viz
 
     pictures = [  # image grids: titles, no axes
         viz.show_images(torch.rand(5, 1, 8, 8), titles=list("abcde"), ncols=3, title="grid"),
@@ -298,7 +298,7 @@ def test_viz_figures_have_titles_and_labels():
 
 
 def test_viz_rejects_bad_shapes():
-    from mnemo_tutorial import viz
+    from mnemo_tutorial.book import viz
 
     with pytest.raises(ValueError, match="images"):
         viz.show_images(torch.rand(4))
@@ -311,8 +311,9 @@ def test_viz_rejects_bad_shapes():
 def test_widgets_build_and_draw():
     import ipywidgets
 
-    from mnemo_tutorial import MnemonicCodes, widgets
-    from mnemo_tutorial.models import MLP
+    from mnemo_tutorial import MnemonicCodes
+    from mnemo_tutorial.book import widgets
+    from mnemo_tutorial.training.models import MLP
 
     w = widgets.perturbation_explorer(lambda name, d: d * d, {"a": 2.0, "b": 0.5}, np.linspace(-1, 1, 11), 0.0)
     assert isinstance(w, ipywidgets.interactive)
@@ -352,8 +353,9 @@ def test_docstring_extension_escapes_shapes_only():
 
 
 def test_forget_explorer_shows_a_failed_step_instead_of_raising(capsys):
-    from mnemo_tutorial import MnemonicCodes, widgets
-    from mnemo_tutorial.models import MLP
+    from mnemo_tutorial import MnemonicCodes
+    from mnemo_tutorial.book import widgets
+    from mnemo_tutorial.training.models import MLP
 
     torch.manual_seed(0)
     model = MLP(in_features=16, hidden=8, num_classes=3)

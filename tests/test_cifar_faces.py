@@ -10,10 +10,13 @@ import pytest
 import torch
 from PIL import Image
 
-from mnemo_tutorial import data as data_mod
-from mnemo_tutorial.augment import random_crop_flip
-from mnemo_tutorial.codes import MnemonicCodes
-from mnemo_tutorial.data import (
+from mnemo_tutorial.core.codes import MnemonicCodes
+from mnemo_tutorial.core.forget import forget
+from mnemo_tutorial.core.step import head_params
+from mnemo_tutorial.evaluation.metrics import evaluate
+from mnemo_tutorial.training import data as data_mod
+from mnemo_tutorial.training.augment import random_crop_flip
+from mnemo_tutorial.training.data import (
     CIFAR10_CLASSES,
     ChecksumError,
     DataNotFoundError,
@@ -21,12 +24,9 @@ from mnemo_tutorial.data import (
     load_dataset,
     load_faces,
 )
-from mnemo_tutorial.metrics import evaluate
-from mnemo_tutorial.models import CifarResNet, FaceCNN, make_model
-from mnemo_tutorial.core.step import head_params
-from mnemo_tutorial.profiles import PROFILE_NAMES, get_profile, get_settings
-from mnemo_tutorial.train import train_model
-from mnemo_tutorial.core.forget import forget
+from mnemo_tutorial.training.loop import train_model
+from mnemo_tutorial.training.models import CifarResNet, FaceCNN, make_model
+from mnemo_tutorial.training.profiles import PROFILE_NAMES, get_profile, get_settings
 
 
 # ----------------------------------------------------------------------------- test files

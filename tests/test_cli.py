@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from mnemo_tutorial import cli, profiles
-from mnemo_tutorial import data as data_mod
-from mnemo_tutorial.data import ImageData
+from mnemo_tutorial.cli import commands as cli
+from mnemo_tutorial.training import data as data_mod
+from mnemo_tutorial.training import profiles
+from mnemo_tutorial.training.data import ImageData
 
 NUM_CLASSES = 10
 
@@ -296,7 +297,7 @@ def test_failed_forgetting_exits_3_and_still_writes_the_diagnosis(tiny, tmp_path
 
 # ----------------------------------------------------------------------------- MNIST end to end
 def shipped(dataset: str, profile: str) -> bool:
-    from mnemo_tutorial.train import shipped_models
+    from mnemo_tutorial.training.checkpoints import shipped_models
 
     return any(m["dataset"] == dataset and m["profile"] == profile and m["seed"] == 0 for m in shipped_models())
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from mnemo_tutorial.codes import CodeMixDataset, MnemonicCodes
+from mnemo_tutorial.core.codes import CodeMixDataset, MnemonicCodes
 
 
 def test_random_codes_are_seeded_and_shaped():
@@ -70,7 +70,7 @@ def test_dataset_wrapper_is_reproducible_and_swaps():
 def test_dataset_wrapper_draws_do_not_use_pythons_hash(monkeypatch):
     # the per-item draw used Python's hash(); it now comes from BLAKE2b of (seed, epoch, index),
     # so these draws are the same on every platform and Python implementation
-    import mnemo_tutorial.codes as codes_module
+    import mnemo_tutorial.core.codes as codes_module
 
     def no_hash(value):
         raise AssertionError("is_code must not depend on hash()")

@@ -10,8 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from mnemo_tutorial import data as data_mod
-from mnemo_tutorial.data import (
+from mnemo_tutorial.training import data as data_mod
+from mnemo_tutorial.training.data import (
     CIFAR10_CLASSES,
     MNIST_MD5,
     ChecksumError,

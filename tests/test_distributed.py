@@ -19,7 +19,7 @@ import torch.multiprocessing as mp
 from torch import nn
 
 from mnemo_tutorial import distributed
-from mnemo_tutorial.fisher import grouped_fisher
+from mnemo_tutorial.core.fisher import grouped_fisher
 
 
 def _free_port() -> int:
@@ -257,8 +257,8 @@ def test_sharded_code_fisher_of_an_mlp_equals_one_process_to_1e_6(gloo_run):
 
 # ----------------------------------------------------------------------------- DDP training (two gloo processes)
 def _tiny():
-    from mnemo_tutorial.data import ImageData
-    from mnemo_tutorial.profiles import Profile
+    from mnemo_tutorial.training.data import ImageData
+    from mnemo_tutorial.training.profiles import Profile
 
     g = torch.Generator().manual_seed(0)
     y = torch.arange(202) % 4  # 202 = 2 x 101: no sample left out with 2 ranks
@@ -272,15 +272,15 @@ def _tiny():
 def _train_rank_main(rank: int, world: int, port: int, out: str) -> None:
     from torch.utils.data import TensorDataset
 
-    from mnemo_tutorial import train
+    from mnemo_tutorial.training import checkpoints, loop
 
     _join(rank, world, port)
     data, prof = _tiny()
-    result = train.train_or_load(prof, data, seed=5, root=out, pretrained=False, progress=False)
-    again = train.train_or_load(prof, data, seed=5, root=out, pretrained=False, progress=False)  # the cache
-    codes = train.initial_codes(prof, data, 5)
-    fresh = train.train_model(train.initial_model(prof, 4, 5), data.x_train, data.y_train, codes, prof, seed=5, progress=False)
-    streamed = train.train_from_dataset(train.initial_model(prof, 4, 5), TensorDataset(data.x_train, data.y_train),
+    result = checkpoints.train_or_load(prof, data, seed=5, root=out, pretrained=False, progress=False)
+    again = checkpoints.train_or_load(prof, data, seed=5, root=out, pretrained=False, progress=False)  # the cache
+    codes = checkpoints.initial_codes(prof, data, 5)
+    fresh = loop.train_model(checkpoints.initial_model(prof, 4, 5), data.x_train, data.y_train, codes, prof, seed=5, progress=False)
+    streamed = loop.train_from_dataset(checkpoints.initial_model(prof, 4, 5), TensorDataset(data.x_train, data.y_train),
                                         codes, prof, seed=5, progress=False, workers=0)
     torch.save({"model": result.model.state_dict(), "again": again.source, "fresh": fresh.model.state_dict(),
                 "streamed": streamed.model.state_dict(), "history": result.history, "key": result.key,
@@ -293,7 +293,7 @@ def _same(a: dict, b: dict) -> bool:
 
 
 def test_ddp_training_two_processes(tmp_path, monkeypatch):
-    from mnemo_tutorial import train
+    from mnemo_tutorial.training import checkpoints
 
     monkeypatch.delenv("MNEMO_RETRAIN", raising=False)
     mp.spawn(_train_rank_main, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
@@ -303,17 +303,17 @@ def test_ddp_training_two_processes(tmp_path, monkeypatch):
     assert _same(r0["model"], r1["model"]) and _same(r0["model"], r0["fresh"]) and _same(r0["fresh"], r0["streamed"])
     assert r0["again"] == r1["again"] == "cache" and r0["history"] == r1["history"] and r0["world"] == 2
     # the key holds the world size, apart from the single-process key; rank 0 wrote the only file
-    assert r0["key"] == train.checkpoint_key(prof, 5, data, world_size=2) != train.checkpoint_key(prof, 5, data)
+    assert r0["key"] == checkpoints.checkpoint_key(prof, 5, data, world_size=2) != checkpoints.checkpoint_key(prof, 5, data)
     files = sorted((tmp_path / "checkpoints").iterdir())
     assert [f.name for f in files] == [f"tiny-mlp-quick-{r0['key']}.pt"] and r0["checkpoint"] == str(files[0])
     # the checkpoint holds the module's own names and loads in one process
-    loaded = train.load_trained(files[0], prof, data, seed=5)
+    loaded = checkpoints.load_trained(files[0], prof, data, seed=5)
     assert loaded.world_size == 2 and _same(loaded.model.state_dict(), r0["model"])
     assert not any(k.startswith("module.") for k in r0["model"])
     with pytest.raises(ValueError, match="seed 5 \\(asked: 6\\)"):
-        train.load_trained(files[0], prof, data, seed=6)
+        checkpoints.load_trained(files[0], prof, data, seed=6)
     # one process with the same seed trains other weights (its code mixing draws differ), to similar loss
-    single = train.train_or_load(prof, data, seed=5, root=tmp_path / "single", pretrained=False, progress=False)
+    single = checkpoints.train_or_load(prof, data, seed=5, root=tmp_path / "single", pretrained=False, progress=False)
     assert not _same(single.model.state_dict(), r0["model"])
     assert abs(single.history[-1]["loss"] - r0["history"][-1]["loss"]) < 0.5
 

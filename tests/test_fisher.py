@@ -2,11 +2,16 @@ import pytest
 import torch
 from torch import nn
 
-from mnemo_tutorial.fisher import (
-    code_fisher, fisher_by_class, fisher_loop, grouped_fisher, oracle_fisher,
-    per_sample_sq_grads, stable_cross_entropy,
+from mnemo_tutorial.core.fisher import (
+    code_fisher,
+    fisher_by_class,
+    fisher_loop,
+    grouped_fisher,
+    oracle_fisher,
+    per_sample_sq_grads,
+    stable_cross_entropy,
 )
-from mnemo_tutorial.models import MLP
+from mnemo_tutorial.training.models import MLP
 
 
 def tiny_model():

@@ -4,17 +4,29 @@ import re
 
 import pytest
 import torch
+from test_baselines import PROFILE, blobs, fit, make_report_for, same_weights
 
-from mnemo_tutorial import bench, methods
 from mnemo_tutorial.core import forget as forget_mod
 from mnemo_tutorial.core import step as step_mod
-from mnemo_tutorial.core.settings import DataFree, Fixed
-from mnemo_tutorial.codes import MnemonicCodes
-from mnemo_tutorial.methods import METHODS, Method, UnlearnTask, get_method, parse_methods, run_method
-from mnemo_tutorial.profiles import ForgetSettings
+from mnemo_tutorial.core.codes import MnemonicCodes
 from mnemo_tutorial.core.forget import ForgetFailed, ForgetResult
-
-from test_baselines import PROFILE, blobs, fit, make_report_for, same_weights
+from mnemo_tutorial.core.settings import DataFree, Fixed
+from mnemo_tutorial.evaluation import bench
+from mnemo_tutorial.methods import (
+    METHODS,
+    Method,
+    UnlearnTask,
+    get_method,
+    parse_methods,
+    registry,
+    run_method,
+)
+from mnemo_tutorial.methods.finetune import finetune
+from mnemo_tutorial.methods.fisher_forgetting import fisher_forgetting, fisher_noise
+from mnemo_tutorial.methods.neggrad import neggrad
+from mnemo_tutorial.methods.ssd import ssd
+from mnemo_tutorial.methods.unsir import unsir
+from mnemo_tutorial.training.profiles import ForgetSettings
 
 BUILTIN = ("mnemonic", "retrain", "finetune", "neggrad", "ssd", "fisher", "unsir")
 
@@ -62,12 +74,12 @@ def test_get_method_and_register_method(monkeypatch):
     with pytest.raises(ValueError, match=r"method must be one of mnemonic, mnemonic-paper, retrain, .*; got 'magic'") as err:
         get_method("magic")
     assert "\n" not in str(err.value)
-    monkeypatch.setattr(methods, "METHODS", dict(METHODS))
+    monkeypatch.setattr(registry, "METHODS", dict(METHODS))
     new = Method("noop", lambda model, task: None, (), "ours, a test", "does nothing", ours=True)
-    assert methods.register_method(new) is new and methods.METHODS["noop"] is new
+    assert registry.register_method(new) is new and registry.METHODS["noop"] is new
     with pytest.raises(ValueError, match="already registered"):
-        methods.register_method(new)
-    methods.register_method(new, replace=True)
+        registry.register_method(new)
+    registry.register_method(new, replace=True)
     with pytest.raises(ValueError, match="needs"):
         Method("bad", lambda m, t: None, ("gpu",), "ref", "summary")
 
@@ -98,6 +110,8 @@ def test_run_method_checks_what_the_method_needs(setup):
 
 
 # what each registered baseline must run: its function and the settings its name fixes
+BASELINE_FUNCTIONS = {f.__name__: f for f in (finetune, neggrad, ssd, fisher_forgetting,
+                                               fisher_noise, unsir)}
 REGISTERED_AS = {"finetune": ("finetune", {}), "neggrad": ("neggrad", {}), "ssd": ("ssd", {}),
                  "ssd-shuffled": ("ssd", {"order": "shuffled"}),
                  "fisher": ("fisher_forgetting", {}), "fisher-noise": ("fisher_noise", {}),
@@ -112,8 +126,7 @@ def _state(model):
 def test_every_baseline_runs_through_the_registry(setup, name):
     import time
 
-    from mnemo_tutorial import baselines
-    from mnemo_tutorial.metrics import evaluate
+    from mnemo_tutorial.evaluation.metrics import evaluate
 
     data, model, _ = setup
     before, acc0 = _state(model), evaluate(model, data.x_test, data.y_test, [1], 3)
@@ -127,7 +140,7 @@ def test_every_baseline_runs_through_the_registry(setup, name):
     assert all(p.grad is None for p in model.parameters())
     # the registry ran that baseline on the task's classes with its seed and budget
     fn, fixed = REGISTERED_AS[name]
-    direct = getattr(baselines, fn)(model, data, [1], 3, budget="full", **fixed)
+    direct = BASELINE_FUNCTIONS[fn](model, data, [1], 3, budget="full", **fixed)
     assert same_weights(out.model, direct.model), "not the baseline's own result for the task"
     rep = out.report  # the report describes that run
     assert rep.method == name and rep.forget == [1] and rep.status == "ok"
@@ -159,7 +172,7 @@ def test_mnemonic_adapter_passes_the_forget_settings(setup, monkeypatch):
         seen.update(kwargs, classes=classes, codes=c, settings=settings)
         return ForgetResult(m, make_report_for("mnemonic"))
 
-    monkeypatch.setattr(methods, "forget", fake_forget)
+    monkeypatch.setattr(registry, "forget", fake_forget)
     settings = ForgetSettings(paper_lambdas=(1e-4, 3.0), params=("fc2.weight",),
                               selection=DataFree(margin=2.0))
     run_method("mnemonic", model, task_for(setup, forget_settings=settings))
@@ -174,7 +187,7 @@ def failing_forget(monkeypatch, model):
     def fail(*args, **kwargs):
         raise ForgetFailed("criterion not met", failed)
 
-    monkeypatch.setattr(methods, "forget", fail)
+    monkeypatch.setattr(registry, "forget", fail)
     return failed
 
 
@@ -203,7 +216,7 @@ def test_benchmark_rows_relative_time_and_repeats(setup, monkeypatch):
     calls = {}
     fakes = {"mnemonic": timed("mnemonic", 0.5, calls), "fast": timed("fast", 1.0, calls),
              "slow": timed("slow", 50.0, calls)}
-    monkeypatch.setattr(methods, "METHODS", fakes)
+    monkeypatch.setattr(registry, "METHODS", fakes)
     monkeypatch.setattr(bench, "METHODS", fakes)
     kept = {}
     out = bench.benchmark(FakeTrained(model, codes), data, [0], PROFILE, ForgetSettings(), seed=0,
@@ -280,7 +293,7 @@ def test_mnemonic_paper_row_is_the_authors_fixed_unnormalised_step(setup, monkey
         calls.append(kwargs)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(methods, "class_fisher_ratio", counted)
+    monkeypatch.setattr(registry, "class_fisher_ratio", counted)
     settings = ForgetSettings(paper_lambdas=(1e-3, 10.0))
     out = run_method("mnemonic-paper", model, task_for(setup, forget_settings=settings))
     assert len(calls) == 1 and calls[0]["normalize"] is False

@@ -5,18 +5,28 @@ import pytest
 import torch
 
 from mnemo_tutorial.core.settings import DataFree
-from mnemo_tutorial.data import ImageData
-from mnemo_tutorial.profiles import (
-    CIFAR10_PAPER_LAMBDAS, MNIST_PAPER_LAMBDAS, ForgetSettings, Profile, Settings, SweepSettings,
-    datasets_with_profiles, forget_settings, get_profile, get_settings, profile_names, register_profile,
+from mnemo_tutorial.training.checkpoints import checkpoint_key, train_or_load
+from mnemo_tutorial.training.data import ImageData
+from mnemo_tutorial.training.profiles import (
+    CIFAR10_PAPER_LAMBDAS,
+    MNIST_PAPER_LAMBDAS,
+    ForgetSettings,
+    Profile,
+    Settings,
+    SweepSettings,
+    datasets_with_profiles,
+    forget_settings,
+    get_profile,
+    get_settings,
+    profile_names,
+    register_profile,
 )
-from mnemo_tutorial.train import checkpoint_key, train_or_load
 
 
 @pytest.fixture(autouse=True)
 def _registry_restored(monkeypatch):
     """Profiles registered by a test are gone after it (other tests see the built-in registry)."""
-    from mnemo_tutorial import profiles
+    from mnemo_tutorial.training import profiles
 
     monkeypatch.setattr(profiles, "_SETTINGS", dict(profiles._SETTINGS))
 
@@ -119,5 +129,5 @@ def test_forgetting_settings_are_not_training_settings():
 
 
 def test_import_does_not_load_torch():
-    code = "import sys, mnemo_tutorial.profiles; assert 'torch' not in sys.modules, 'torch imported'"
+    code = "import sys, mnemo_tutorial.training.profiles; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from mnemo_tutorial.data import ImageData
-from mnemo_tutorial.models import MODELS
+from mnemo_tutorial.training.data import ImageData
+from mnemo_tutorial.training.models import MODELS
 
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("robustness", ROOT / "scripts" / "robustness.py")
@@ -124,7 +124,7 @@ def _state(model):
 def test_same_seed_gives_bit_identical_weights(arch):
     # two trainings with one seed: equal parameters and buffers (batch-norm running statistics
     # and batch counters included), bit for bit; another seed gives other weights
-    from mnemo_tutorial.profiles import get_profile
+    from mnemo_tutorial.training.profiles import get_profile
 
     data = blobs(shape=(3, 8, 8))
     profile = get_profile("cifar10", "quick").replace(epochs=2)  # SGD, cosine, crop + flip, t_mix 0.3
@@ -137,9 +137,10 @@ def test_same_seed_gives_bit_identical_weights(arch):
 
 
 def test_same_seed_gives_bit_identical_weights_for_the_zoos_batch_norm_resnet():
-    from mnemo_tutorial.codes import MnemonicCodes
-    from mnemo_tutorial.profiles import get_profile
-    from mnemo_tutorial.train import initial_model, profile_augment, train_model
+    from mnemo_tutorial.core.codes import MnemonicCodes
+    from mnemo_tutorial.training.checkpoints import initial_model, profile_augment
+    from mnemo_tutorial.training.loop import train_model
+    from mnemo_tutorial.training.profiles import get_profile
 
     data = blobs(shape=(3, 8, 8))
     profile = get_profile("cifar10", "quick").replace(epochs=2, model_kwargs={"widths": (4, 8), "blocks": (1, 1)})
@@ -160,7 +161,7 @@ def busy_training(monkeypatch, cpu=0.03, sleep=0.02) -> list[tuple[float, float]
     seconds each batch spent so, as measured here."""
     import time
 
-    from mnemo_tutorial.codes import MnemonicCodes
+    from mnemo_tutorial.core.codes import MnemonicCodes
 
     spent, original = [], MnemonicCodes.mix_batch
 
@@ -197,12 +198,12 @@ def test_json_names_command_version_machine_date_and_times(tmp_path, monkeypatch
     import time
 
     import mnemo_tutorial
-    from mnemo_tutorial import train
     from mnemo_tutorial.env import cpu_model
+    from mnemo_tutorial.training import loop
 
     argv = ["--archs", "ln_mlp", "--epochs", "1", "--train-samples", "120", "--test-samples", "30",
             "--cache", str(tmp_path / "c"), "--out", str(tmp_path / "p.json")]
-    batches, trainings = busy_training(monkeypatch), timed_calls(monkeypatch, train, "train_model")
+    batches, trainings = busy_training(monkeypatch), timed_calls(monkeypatch, loop, "train_model")
     w0, c0 = time.perf_counter(), time.process_time()
     robustness.main(argv, data=blobs(), log=lambda _: None)
     outer_wall, outer_cpu = time.perf_counter() - w0, time.process_time() - c0

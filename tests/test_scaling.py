@@ -107,7 +107,7 @@ def test_the_fisher_comparison_measures_the_sharded_error(monkeypatch, off_by):
     import torch
     import torch.multiprocessing as mp
 
-    from mnemo_tutorial.fisher import grouped_fisher
+    from mnemo_tutorial.core.fisher import grouped_fisher
 
     s = _script()
 

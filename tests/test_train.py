@@ -8,21 +8,33 @@ import numpy as np
 import pytest
 import torch
 
-from mnemo_tutorial import train
-from mnemo_tutorial.codes import MnemonicCodes
+from mnemo_tutorial.core.codes import MnemonicCodes
 from mnemo_tutorial.core.settings import DataFree
-from mnemo_tutorial.data import ImageData
 from mnemo_tutorial.env import Precision
-from mnemo_tutorial.profiles import ForgetSettings, Profile, SweepSettings, get_profile, register_profile
-from mnemo_tutorial.train import (
-    checkpoint_key, file_sha256, initial_model, save_checkpoint, shipped_models, train_model, train_or_load,
+from mnemo_tutorial.training import checkpoints, loop
+from mnemo_tutorial.training.checkpoints import (
+    checkpoint_key,
+    file_sha256,
+    initial_model,
+    save_checkpoint,
+    shipped_models,
+    train_or_load,
+)
+from mnemo_tutorial.training.data import ImageData
+from mnemo_tutorial.training.loop import train_model
+from mnemo_tutorial.training.profiles import (
+    ForgetSettings,
+    Profile,
+    SweepSettings,
+    get_profile,
+    register_profile,
 )
 
 
 @pytest.fixture(autouse=True)
 def _registry_restored(monkeypatch):
     """Profiles registered by a test are gone after it (other tests see the built-in registry)."""
-    from mnemo_tutorial import profiles
+    from mnemo_tutorial.training import profiles
 
     monkeypatch.setattr(profiles, "_SETTINGS", dict(profiles._SETTINGS))
 
@@ -50,7 +62,7 @@ def same_weights(a, b):
 @pytest.fixture
 def no_shipped(monkeypatch, tmp_path):
     """An empty shipped-models folder, so that only the cache and training are in play."""
-    monkeypatch.setattr(train, "PRETRAINED_DIR", tmp_path / "no-shipped")
+    monkeypatch.setattr(checkpoints, "PRETRAINED_DIR", tmp_path / "no-shipped")
     monkeypatch.delenv("MNEMO_RETRAIN", raising=False)
 
 
@@ -153,7 +165,7 @@ def test_training_leaves_the_callers_random_state(tmp_path, no_shipped):
                                        Precision("float16", torch.float16, True)])
 def test_mixed_precision_paths_train(monkeypatch, precision):
     # the GPU paths (autocast, and the gradient scaler for float16) run here on the CPU
-    monkeypatch.setattr(train, "training_precision", lambda device_type: precision)
+    monkeypatch.setattr(loop, "training_precision", lambda device_type: precision)
     data = tiny_data()
     model = initial_model(tiny_profile(), 3)
     start = [p.detach().clone() for p in model.parameters()]
@@ -176,16 +188,16 @@ def test_bad_arguments():
 def test_checkpoints_load_with_weights_only(tmp_path, no_shipped):
     # a checkpoint holding an arbitrary pickled object is refused (torch.load(weights_only=True))
     data, prof = tiny_data(), tiny_profile()
-    path = train.cache_path(prof, data, checkpoint_key(prof, 0, data), tmp_path)
+    path = checkpoints.cache_path(prof, data, checkpoint_key(prof, 0, data), tmp_path)
     path.parent.mkdir(parents=True)
-    torch.save({"format": train.CHECKPOINT_FORMAT, "key": checkpoint_key(prof, 0, data), "evil": Path("x")}, path)
+    torch.save({"format": checkpoints.CHECKPOINT_FORMAT, "key": checkpoint_key(prof, 0, data), "evil": Path("x")}, path)
     with pytest.raises(Exception, match="[Ww]eights only load failed|weights_only"):
         train_or_load(prof, data, root=tmp_path, progress=False)
 
 
 def test_a_stale_cache_file_is_retrained(tmp_path, no_shipped):
     data, prof = tiny_data(), tiny_profile()
-    path = train.cache_path(prof, data, checkpoint_key(prof, 0, data), tmp_path)
+    path = checkpoints.cache_path(prof, data, checkpoint_key(prof, 0, data), tmp_path)
     path.parent.mkdir(parents=True)
     torch.save({"format": 2, "model": {}}, path)
     assert train_or_load(prof, data, root=tmp_path, progress=False).source == "trained"
@@ -199,7 +211,7 @@ def _ship(tmp_path, monkeypatch, prof, data, seed=0):
     path = save_checkpoint(result, prof, seed, shipped / "tiny-quick-seed0.pt")
     entry = {"file": path.name, "key": result.key, "sha256": file_sha256(path)}
     (shipped / "manifest.json").write_text(json.dumps({"format": 1, "models": [entry]}))
-    monkeypatch.setattr(train, "PRETRAINED_DIR", shipped)
+    monkeypatch.setattr(checkpoints, "PRETRAINED_DIR", shipped)
     return result
 
 
@@ -257,11 +269,11 @@ def _mirror_has(dataset):
 def test_the_manifest_lists_every_shipped_file():
     entries = shipped_models()
     assert {e["dataset"] for e in entries} == {"mnist", "cifar10", "faces"}
-    files = {p.name for p in train.PRETRAINED_DIR.glob("*.pt")}
+    files = {p.name for p in checkpoints.PRETRAINED_DIR.glob("*.pt")}
     assert files == {e["file"] for e in entries}
-    assert sum((train.PRETRAINED_DIR / f).stat().st_size for f in files) <= 10 * 2**20
+    assert sum((checkpoints.PRETRAINED_DIR / f).stat().st_size for f in files) <= 10 * 2**20
     for e in entries:
-        assert file_sha256(train.PRETRAINED_DIR / e["file"]) == e["sha256"], e["file"]
+        assert file_sha256(checkpoints.PRETRAINED_DIR / e["file"]) == e["sha256"], e["file"]
         assert e["command"] and e["machine"] and e["train_seconds"] > 0
 
 
@@ -270,8 +282,8 @@ def test_the_manifest_lists_every_shipped_file():
 def test_a_shipped_model_matches_its_profile_and_accuracy(entry, tmp_path, monkeypatch):
     if not _mirror_has(entry["dataset"]):
         pytest.skip(f"no {entry['dataset']} in the data mirror (MNEMO_MIRROR)")
-    from mnemo_tutorial.data import load_dataset
-    from mnemo_tutorial.metrics import evaluate
+    from mnemo_tutorial.evaluation.metrics import evaluate
+    from mnemo_tutorial.training.data import load_dataset
 
     monkeypatch.delenv("MNEMO_RETRAIN", raising=False)
     data = load_dataset(entry["dataset"])
@@ -285,7 +297,7 @@ def test_a_shipped_model_matches_its_profile_and_accuracy(entry, tmp_path, monke
 
 
 def test_random_crop_flip_is_a_shifted_possibly_flipped_crop():
-    from mnemo_tutorial.augment import random_crop_flip
+    from mnemo_tutorial.training.augment import random_crop_flip
 
     x = torch.arange(2 * 2 * 5 * 6, dtype=torch.float32).view(2, 2, 5, 6) + 1  # no zero pixel inside
     copy = x.clone()
@@ -373,7 +385,7 @@ def _record_mixing(monkeypatch):
 def test_streaming_and_in_memory_paths_mix_codes_identically(monkeypatch, workers):
     from torch.utils.data import TensorDataset
 
-    from mnemo_tutorial.train import train_from_dataset
+    from mnemo_tutorial.training.loop import train_from_dataset
 
     data, prof = tiny_data(n=100), tiny_profile(epochs=2, t_mix=0.4)
     seen = _record_mixing(monkeypatch)
@@ -390,7 +402,7 @@ def test_streaming_and_in_memory_paths_mix_codes_identically(monkeypatch, worker
 
 
 def test_the_epoch_batches_of_two_ranks_split_the_global_batches():
-    from mnemo_tutorial.train import EpochBatches
+    from mnemo_tutorial.training.loop import EpochBatches
 
     one = list(EpochBatches(11, 4, torch.Generator().manual_seed(3)))
     ranks = [list(EpochBatches(11, 2, torch.Generator().manual_seed(3), rank=r, world=2)) for r in range(2)]
@@ -407,7 +419,7 @@ def test_the_epoch_batches_of_two_ranks_split_the_global_batches():
 def test_streaming_bad_arguments():
     from torch.utils.data import IterableDataset, TensorDataset
 
-    from mnemo_tutorial.train import train_from_dataset
+    from mnemo_tutorial.training.loop import train_from_dataset
 
     class Stream(IterableDataset):
         def __iter__(self):

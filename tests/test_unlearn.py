@@ -9,9 +9,10 @@ import torch
 from torch import nn
 
 from mnemo_tutorial.checks import check_forget_classes
-from mnemo_tutorial.codes import MnemonicCodes
 from mnemo_tutorial.core import forget as forget_module
 from mnemo_tutorial.core import probe as probe_module
+from mnemo_tutorial.core.codes import MnemonicCodes
+from mnemo_tutorial.core.fisher import stable_cross_entropy
 from mnemo_tutorial.core.forget import ForgetFailed, forget
 from mnemo_tutorial.core.probe import CodeProbe, CodeStats
 from mnemo_tutorial.core.selection import candidates
@@ -31,9 +32,8 @@ from mnemo_tutorial.core.step import (
     layer_steps,
     sensitivity,
 )
-from mnemo_tutorial.fisher import stable_cross_entropy
-from mnemo_tutorial.metrics import forget_metrics
-from mnemo_tutorial.models import MLP
+from mnemo_tutorial.evaluation.metrics import forget_metrics
+from mnemo_tutorial.training.models import MLP
 
 
 class ReluMLP(MLP):

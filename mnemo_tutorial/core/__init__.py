@@ -9,3 +9,5 @@
 
 Nothing here reads data or trains; importing this package loads no torch.
 """
+
+__all__: list[str] = []

@@ -7,6 +7,7 @@ Mnemonic Code", ACML 2024): :func:`forget` and what it returns.
 criterion is not met is reported (``report.status == "failed"``, the diagnosis in
 ``report.details["diagnosis"]``) and, by default, raised as :class:`ForgetFailed`.
 """
+
 from __future__ import annotations
 
 import copy
@@ -14,19 +15,20 @@ import dataclasses
 import math
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
-from ..checks import check_choice, check_forget_classes
-from ..codes import MnemonicCodes
-from ..utils import module_device
-from .probe import CodeProbe
-from .selection import Choice, select
-from .settings import ON_FAILURE, DataFree, ForgetSettings
-from .step import apply_step, class_fisher_ratio, resolve_params
+from mnemo_tutorial.checks import check_choice, check_forget_classes
+from mnemo_tutorial.core.codes import MnemonicCodes
+from mnemo_tutorial.core.probe import CodeProbe
+from mnemo_tutorial.core.selection import Choice, select
+from mnemo_tutorial.core.settings import ON_FAILURE, DataFree, ForgetSettings
+from mnemo_tutorial.core.step import apply_step, class_fisher_ratio, resolve_params
+from mnemo_tutorial.utils import module_device
 
 __all__ = ["VERIFY_TOLERANCE", "ForgetFailed", "ForgetReport", "ForgetResult", "forget"]
 
@@ -76,13 +78,18 @@ class ForgetFailed(Exception):
 def _check_split(name: str, split: Any) -> tuple[torch.Tensor, torch.Tensor] | None:
     if split is None:
         return None
-    if not (isinstance(split, (tuple, list)) and len(split) == 2
-            and all(isinstance(t, torch.Tensor) for t in split)):
+    if not (
+        isinstance(split, (tuple, list))
+        and len(split) == 2
+        and all(isinstance(t, torch.Tensor) for t in split)
+    ):
         raise ValueError(f"{name} must be an (x, y) pair of tensors; got {type(split).__name__}")
     x, y = split
     if len(y) == 0 or len(x) != len(y):
-        raise ValueError(f"{name} must hold at least one sample with as many labels as inputs; "
-                         f"got {len(x)} inputs, {len(y)} labels")
+        raise ValueError(
+            f"{name} must hold at least one sample with as many labels as inputs; "
+            f"got {len(x)} inputs, {len(y)} labels"
+        )
     return x, y
 
 
@@ -99,12 +106,18 @@ def _diagnosis(probe: CodeProbe, choice: Choice, criterion: str) -> dict[str, An
     }
 
 
-def _verify(model: nn.Module, new: nn.Module, split: tuple[torch.Tensor, torch.Tensor],
-            classes: list[int], tolerance: float) -> dict[str, Any]:
+def _verify(
+    model: nn.Module,
+    new: nn.Module,
+    split: tuple[torch.Tensor, torch.Tensor],
+    classes: list[int],
+    tolerance: float,
+) -> dict[str, Any]:
     """E_F and A_R (percent) of ``new`` and A_R of ``model`` on held-out (x, y); ok when A_R
     drops by at most ``tolerance`` points and E_F >= 100 - ``tolerance`` (if forget samples
     are present)."""
-    from ..metrics import predict  # metrics loads scikit-learn, needed only for verify=
+    # metrics loads scikit-learn, needed only for verify=
+    from mnemo_tutorial.evaluation.metrics import predict
 
     x, y = split
     y = y.cpu()
@@ -115,8 +128,11 @@ def _verify(model: nn.Module, new: nn.Module, split: tuple[torch.Tensor, torch.T
         return float(100.0 * t.float().mean()) if t.numel() else float("nan")
 
     out: dict[str, Any] = {
-        "samples": int(y.numel()), "forget_samples": int(is_forget.sum()), "tolerance": tolerance,
-        "E_F": pct(~after[is_forget]), "A_R_before": pct(before[~is_forget]),
+        "samples": int(y.numel()),
+        "forget_samples": int(is_forget.sum()),
+        "tolerance": tolerance,
+        "E_F": pct(~after[is_forget]),
+        "A_R_before": pct(before[~is_forget]),
         "A_R_after": pct(after[~is_forget]),
     }
     ar_ok = not (out["A_R_before"] - out["A_R_after"] > tolerance)
@@ -132,17 +148,24 @@ def _finish(result: ForgetResult, on_failure: str) -> ForgetResult:
         return result
     diag = rep.details["diagnosis"]
     fm, rm = diag["forget_code_margin"], diag["remaining_code_margin"]
-    what = ("the held-out check failed" if diag["criterion_met"] else
-            f"the {rep.selection} criterion was not met (forget-code margin {fm['after']:.3g}, "
-            f"remaining-code margin {rm['after']:.3g})")
+    what = (
+        "the held-out check failed"
+        if diag["criterion_met"]
+        else f"the {rep.selection} criterion was not met (forget-code margin {fm['after']:.3g}, "
+        f"remaining-code margin {rm['after']:.3g})"
+    )
     if not all(math.isfinite(m) for m in (fm["before"], fm["after"], rm["before"], rm["after"])):
         what += "; the code logits are not finite (NaN or inf weights: did training diverge?)"
     elif rm["before"] <= 0:
-        what += ("; the model already misclassifies a remaining code before the step (was it "
-                 "trained with these codes?)")
-    message = (f"forgetting classes {rep.forget} failed: {what}; try ForgetSettings(params="
-               "'head'), selection=Validation(x, y), or on_failure='return' to inspect "
-               "report.details['diagnosis']")
+        what += (
+            "; the model already misclassifies a remaining code before the step (was it "
+            "trained with these codes?)"
+        )
+    message = (
+        f"forgetting classes {rep.forget} failed: {what}; try ForgetSettings(params="
+        "'head'), selection=Validation(x, y), or on_failure='return' to inspect "
+        "report.details['diagnosis']"
+    )
     if on_failure == "warn":
         warnings.warn(message, RuntimeWarning, stacklevel=3)
         return result
@@ -206,14 +229,19 @@ def forget(
     return _finish(ForgetResult(model=new, report=report), on_failure)
 
 
-def _forget_eval(model: nn.Module, code_tensor: torch.Tensor, classes: list[int],
-                 settings: ForgetSettings, params: list[str] | None,
-                 ) -> tuple[nn.Module, Choice, dict[str, Any]]:
+def _forget_eval(
+    model: nn.Module,
+    code_tensor: torch.Tensor,
+    classes: list[int],
+    settings: ForgetSettings,
+    params: list[str] | None,
+) -> tuple[nn.Module, Choice, dict[str, Any]]:
     """The steps of :func:`forget` on a model in eval mode: -> (new model, choice, diagnosis)."""
     code_tensor = code_tensor.to(module_device(model))
     dtype = getattr(torch, settings.fisher_dtype)
-    eta = class_fisher_ratio(model, code_tensor, classes, normalize=settings.normalize_fisher,
-                             dtype=dtype, params=params)
+    eta = class_fisher_ratio(
+        model, code_tensor, classes, normalize=settings.normalize_fisher, dtype=dtype, params=params
+    )
     labels = torch.arange(code_tensor.shape[0], device=code_tensor.device)
     probe = CodeProbe(model, code_tensor, labels, eta, classes, int(code_tensor.shape[0]))
     choice, _ = select(settings, probe, eta)
@@ -224,16 +252,32 @@ def _forget_eval(model: nn.Module, code_tensor: torch.Tensor, classes: list[int]
     return new, choice, diagnosis
 
 
-def _report(classes: list[int], settings: ForgetSettings, choice: Choice,
-            diagnosis: dict[str, Any], seconds: float) -> ForgetReport:
+def _report(
+    classes: list[int],
+    settings: ForgetSettings,
+    choice: Choice,
+    diagnosis: dict[str, Any],
+    seconds: float,
+) -> ForgetReport:
     ok = choice.criterion_met and (diagnosis["verification"] or {"ok": True})["ok"]
-    details = {"settings": settings.describe(), "normalize_fisher": settings.normalize_fisher,
-               "diagnosis": diagnosis, "criterion_met": bool(choice.criterion_met), **choice.info}
+    details = {
+        "settings": settings.describe(),
+        "normalize_fisher": settings.normalize_fisher,
+        "diagnosis": diagnosis,
+        "criterion_met": bool(choice.criterion_met),
+        **choice.info,
+    }
     if isinstance(settings.selection, DataFree):
         details["margin"] = settings.selection.margin
     return ForgetReport(
-        method="mnemonic", forget=classes, seconds=seconds, status="ok" if ok else "failed",
-        selection=settings.selection.name, lambda1=float(choice.lambda1),
-        lambda2=float(choice.lambda2), sign=int(choice.sign),
-        steps={k: float(v) for k, v in choice.steps.items()}, details=details,
+        method="mnemonic",
+        forget=classes,
+        seconds=seconds,
+        status="ok" if ok else "failed",
+        selection=settings.selection.name,
+        lambda1=float(choice.lambda1),
+        lambda2=float(choice.lambda2),
+        sign=int(choice.sign),
+        steps={k: float(v) for k, v in choice.steps.items()},
+        details=details,
     )

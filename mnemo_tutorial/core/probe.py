@@ -12,17 +12,18 @@ time. Fast route (:meth:`CodeProbe.enable_fast`), derived from the model's struc
 follows is recomputed, for a chunk of candidates in one ``torch.func.vmap`` call. It is kept
 only if it reproduces the generic route on the largest candidate.
 """
+
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 import torch
 from torch import nn
 
-from ..fisher import ParamDict
+from mnemo_tutorial.core.fisher import ParamDict
 
 __all__ = ["FAST_PATH_RTOL", "FIRST_CHUNK", "PROBE_BUDGET", "CodeProbe", "CodeStats"]
 
@@ -59,11 +60,15 @@ def _join(module: str, attr: str) -> str:
 
 def _min_or(t: torch.Tensor, empty: float) -> torch.Tensor:
     """Row minima of t (K, m); ``empty`` for every row when m == 0 (no such samples)."""
-    return t.amin(1) if t.shape[1] else torch.full(t.shape[:1], empty, dtype=t.dtype, device=t.device)
+    return (
+        t.amin(1) if t.shape[1] else torch.full(t.shape[:1], empty, dtype=t.dtype, device=t.device)
+    )
 
 
 def _max_or(t: torch.Tensor, empty: float) -> torch.Tensor:
-    return t.amax(1) if t.shape[1] else torch.full(t.shape[:1], empty, dtype=t.dtype, device=t.device)
+    return (
+        t.amax(1) if t.shape[1] else torch.full(t.shape[:1], empty, dtype=t.dtype, device=t.device)
+    )
 
 
 def _cast(v: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -77,8 +82,17 @@ class CodeProbe:
     moved tensors, column l of a row is the step of ``names[l]``; classes: the forgotten ones.
     """
 
-    def __init__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, eta: ParamDict,
-                 classes: Sequence[int], num_classes: int, *, _work: nn.Module | None = None):
+    def __init__(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        eta: ParamDict,
+        classes: Sequence[int],
+        num_classes: int,
+        *,
+        _work: nn.Module | None = None,
+    ):
         self.eta, self.names = eta, list(eta)
         self.dtype = next(iter(eta.values())).dtype if eta else torch.float32
         self.work = _work if _work is not None else copy.deepcopy(model).to(self.dtype).eval()
@@ -95,7 +109,7 @@ class CodeProbe:
         self.chunk = 0  # candidates per fast call; 0: the generic route
         self._row: torch.Tensor | None = None
 
-    def on(self, x: torch.Tensor, y: torch.Tensor) -> "CodeProbe":
+    def on(self, x: torch.Tensor, y: torch.Tensor) -> CodeProbe:
         """A probe of the same model and eta on other samples (shares the scratch copy)."""
         return CodeProbe(self.work, x, y, self.eta, self.classes, self.num_classes, _work=self.work)
 
@@ -114,8 +128,10 @@ class CodeProbe:
 
     def _generic(self, row: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         steps = row.tolist()
-        moved = {k: torch.add(self.params[k], self.eta[k], alpha=steps[j])
-                 for j, k in enumerate(self.names)}
+        moved = {
+            k: torch.add(self.params[k], self.eta[k], alpha=steps[j])
+            for j, k in enumerate(self.names)
+        }
         return torch.func.functional_call(self.work, ({**self.params, **moved}, self.buffers), (x,))
 
     def _fast(self, rows: torch.Tensor) -> torch.Tensor:
@@ -162,15 +178,18 @@ class CodeProbe:
         NotImplementedError inside vmap or the hooks) keeps the generic route; other errors
         propagate."""
         try:
-            self.cached, per_candidate = _cacheable_linears(self.work, self.params, self.buffers,
-                                                            self.eta, self.x)
+            self.cached, per_candidate = _cacheable_linears(
+                self.work, self.params, self.buffers, self.eta, self.x
+            )
             self.chunk = max(1, PROBE_BUDGET // max(1, per_candidate))
             row = test_row.to(dtype=self.dtype, device=self.x.device)
             fast = self.logits(row[None])[0, :1]
             with torch.no_grad():
                 ref = self._generic(row, self.x[:1])
             err = float((fast - ref).abs().max())
-            ok = bool(torch.isfinite(fast).all()) and err <= FAST_PATH_RTOL * (float(ref.abs().max()) + 1)
+            ok = bool(torch.isfinite(fast).all()) and err <= FAST_PATH_RTOL * (
+                float(ref.abs().max()) + 1
+            )
         except (RuntimeError, NotImplementedError):
             ok = False
         if not ok:
@@ -189,11 +208,15 @@ class CodeProbe:
         remain_ok = _min_or(c_remain, 1.0)  # 1.0: every remaining sample keeps its class
         forget_err = 1 - c_forget.mean(1) if c_forget.shape[1] else 0 * own[:, 0]
         remain_acc = c_remain.mean(1) if c_remain.shape[1] else 0 * own[:, 0]
-        cols = torch.stack([
-            _min_or((best_remaining - own).index_select(1, self.forget_idx), float("inf")),
-            _min_or((own - others).index_select(1, self.remain_idx), float("inf")),
-            remain_ok, remain_ok * (1 - _max_or(c_forget, 0.0)), forget_err + remain_acc,
-        ]).tolist()
+        cols = torch.stack(
+            [
+                _min_or((best_remaining - own).index_select(1, self.forget_idx), float("inf")),
+                _min_or((own - others).index_select(1, self.remain_idx), float("inf")),
+                remain_ok,
+                remain_ok * (1 - _max_or(c_forget, 0.0)),
+                forget_err + remain_acc,
+            ]
+        ).tolist()
         return [CodeStats(d, r, ok > 0, cl > 0, sc) for d, r, ok, cl, sc in zip(*cols)]
 
     def stats(self, rows: torch.Tensor) -> list[CodeStats]:
@@ -210,7 +233,11 @@ class CodeProbe:
 
 
 def _cacheable_linears(
-    model: nn.Module, params: ParamDict, buffers: ParamDict, eta: ParamDict, x: torch.Tensor,
+    model: nn.Module,
+    params: ParamDict,
+    buffers: ParamDict,
+    eta: ParamDict,
+    x: torch.Tensor,
 ) -> tuple[Cached, int]:
     """The ``nn.Linear`` layers with a moved tensor, called once, on an input that depends on
     no moved tensor (autograd tells): name -> (W a + b, E_W a or None, e_b or None); and the
@@ -224,6 +251,7 @@ def _cacheable_linears(
                 seen.setdefault(name, []).append((inputs[0], out))
             if isinstance(out, torch.Tensor) and out.requires_grad and not list(mod.children()):
                 acts[0] += out.numel()  # depends on a moved tensor: one copy per candidate
+
         return record
 
     handles = [m.register_forward_hook(hook(n)) for n, m in model.named_modules()]

@@ -9,21 +9,29 @@ object of :mod:`~mnemo_tutorial.core.settings`, all scoring candidates with a
 * :func:`select_fixed` (:class:`Fixed`): given lambdas (or the paper's), the sign that scores
   higher on the codes.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
-from ..fisher import ParamDict
-from .probe import CodeProbe
-from .settings import DataFree, Fixed, ForgetSettings, Validation
-from .step import layer_steps, maxima, steps_from_maxima
+from mnemo_tutorial.core.fisher import ParamDict
+from mnemo_tutorial.core.probe import CodeProbe
+from mnemo_tutorial.core.settings import DataFree, Fixed, ForgetSettings, Validation
+from mnemo_tutorial.core.step import layer_steps, maxima, steps_from_maxima
 
 __all__ = [
-    "STEP_DIGITS", "Candidates", "Choice", "candidates", "select", "select_data_free",
-    "select_fixed", "select_on_validation",
+    "STEP_DIGITS",
+    "Candidates",
+    "Choice",
+    "candidates",
+    "select",
+    "select_data_free",
+    "select_fixed",
+    "select_on_validation",
 ]
 
 STEP_DIGITS = 12  # candidate steps equal to this many digits are the same candidate
@@ -45,7 +53,8 @@ class Choice:
 @dataclass
 class Candidates:
     """Distinct candidate steps on a (lambda1, lambda2) grid, smallest perturbation first:
-    ``steps`` (K, L) float64 over the tensors ``names``, ``lambdas`` K pairs, ``norms`` ||Delta||."""
+    ``steps`` (K, L) float64 over the tensors ``names``, ``lambdas`` K pairs, ``norms``
+    ||Delta||."""
 
     names: list[str]
     lambdas: list[tuple[float, float]]
@@ -85,12 +94,15 @@ def candidates(eta: ParamDict, grids: tuple[Sequence[float], Sequence[float]]) -
                 norm = sum(a * a * q for a, q in zip(row, sq_norms)) ** 0.5
                 seen[key] = (norm, l1, l2, row)
     ordered = sorted(seen.values(), key=lambda c: c[:3])
-    steps = torch.tensor([c[3] for c in ordered], dtype=torch.float64).view(len(ordered), len(names))
+    steps = torch.tensor([c[3] for c in ordered], dtype=torch.float64).view(
+        len(ordered), len(names)
+    )
     return Candidates(names, [(c[1], c[2]) for c in ordered], steps, [c[0] for c in ordered])
 
 
-def _order_signs(probe: CodeProbe, eta: ParamDict, signs: Sequence[int],
-                 paper: tuple[float, float]) -> list[int]:
+def _order_signs(
+    probe: CodeProbe, eta: ParamDict, signs: Sequence[int], paper: tuple[float, float]
+) -> list[int]:
     """The paper's sign rule: first the sign whose model at the paper's lambdas scores higher
     on the codes (ties: the deeper forget-code margin)."""
     ref = layer_steps(eta, *paper)
@@ -99,8 +111,14 @@ def _order_signs(probe: CodeProbe, eta: ParamDict, signs: Sequence[int],
     return sorted(signs, key=lambda s: (-by_sign[s].score, -by_sign[s].forget_depth))
 
 
-def select_data_free(probe: CodeProbe, eta: ParamDict, grid: Candidates, margin: float,
-                     signs: Sequence[int], paper: tuple[float, float]) -> Choice:
+def select_data_free(
+    probe: CodeProbe,
+    eta: ParamDict,
+    grid: Candidates,
+    margin: float,
+    signs: Sequence[int],
+    paper: tuple[float, float],
+) -> Choice:
     """The smallest perturbation on the grid after which every forget code is at least
     ``margin`` logits below the best remaining class while every remaining code keeps its
     class (codes only). Signs in the paper's order; the second is scanned only if the first
@@ -116,15 +134,18 @@ def select_data_free(probe: CodeProbe, eta: ParamDict, grid: Candidates, margin:
                 return grid.choice(i, s, True, {"candidates_evaluated": evaluated})
             if st.remain_ok and (fallback is None or st.forget_depth > fallback[0]):
                 fallback = (st.forget_depth, i, s)
-    info: dict[str, Any] = {"candidates_evaluated": evaluated,
-                            "fallback": "deepest" if fallback else "paper"}
+    info: dict[str, Any] = {
+        "candidates_evaluated": evaluated,
+        "fallback": "deepest" if fallback else "paper",
+    }
     if fallback is not None:
         return grid.choice(fallback[1], fallback[2], False, info)
     return Choice(*paper, layer_steps(eta, *paper), order[0], False, info)
 
 
-def select_on_validation(probe: CodeProbe, held_out: CodeProbe, grid: Candidates,
-                         signs: Sequence[int]) -> Choice:
+def select_on_validation(
+    probe: CodeProbe, held_out: CodeProbe, grid: Candidates, signs: Sequence[int]
+) -> Choice:
     """The grid point and sign maximising E_F + A_R on the held-out samples of ``held_out``
     (ties: the smaller perturbation). Criterion, on the codes (``probe``): no forget code
     keeps its class and every remaining code does."""
@@ -141,8 +162,9 @@ def select_on_validation(probe: CodeProbe, held_out: CodeProbe, grid: Candidates
     return grid.choice(i, s, met, info)
 
 
-def select_fixed(probe: CodeProbe, eta: ParamDict, lambdas: tuple[float, float],
-                 signs: Sequence[int]) -> Choice:
+def select_fixed(
+    probe: CodeProbe, eta: ParamDict, lambdas: tuple[float, float], signs: Sequence[int]
+) -> Choice:
     """The given (lambda1, lambda2) and the sign that scores higher on the codes (ties: the
     first of ``signs``). Criterion: on the codes, no forget code keeps its class and every
     remaining code does."""

@@ -13,17 +13,27 @@ normalised by its total (``normalize_fisher=True``; the paper does not normalise
 the one that scores higher on the codes (the authors keep + only when it scores strictly
 higher); the Fisher is computed in float32 whatever the model's precision.
 """
+
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
-from ..checks import check_choice, check_positive
+from mnemo_tutorial.checks import check_choice, check_positive
 
 __all__ = [
-    "DEFAULT_MARGIN", "FISHER_DTYPES", "LAMBDA1_GRID", "LAMBDA2_GRID", "ON_FAILURE", "PAPER_LAMBDAS",
-    "DataFree", "Fixed", "ForgetSettings", "Selection", "Validation",
+    "DEFAULT_MARGIN",
+    "FISHER_DTYPES",
+    "LAMBDA1_GRID",
+    "LAMBDA2_GRID",
+    "ON_FAILURE",
+    "PAPER_LAMBDAS",
+    "DataFree",
+    "Fixed",
+    "ForgetSettings",
+    "Selection",
+    "Validation",
 ]
 
 DEFAULT_MARGIN = 8.0  # logits by which every forget code must fall below the best remaining class
@@ -60,8 +70,10 @@ class DataFree:
 
     @property
     def criterion(self) -> str:
-        return (f"every forget code >= {self.margin:g} logits below the best remaining class, "
-                "every remaining code kept")
+        return (
+            f"every forget code >= {self.margin:g} logits below the best remaining class, "
+            "every remaining code kept"
+        )
 
 
 @dataclass(frozen=True)
@@ -110,16 +122,20 @@ class Validation:
     def __post_init__(self) -> None:
         n_x, n_y = (_length(t) for t in (self.x, self.y))
         if n_y <= 0 or n_x != n_y:
-            raise ValueError("Validation(x, y) must hold at least one sample with as many labels "
-                             f"as inputs; got {n_x} inputs, {n_y} labels")
+            raise ValueError(
+                "Validation(x, y) must hold at least one sample with as many labels "
+                f"as inputs; got {n_x} inputs, {n_y} labels"
+            )
 
 
-Selection = Union[DataFree, Fixed, Validation]
+Selection = DataFree | Fixed | Validation
 
 
 def _grids(value: Any) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    message = ("grids must be two non-empty sequences of positive numbers (lambda1s, lambda2s); "
-               f"got {value!r}")
+    message = (
+        "grids must be two non-empty sequences of positive numbers (lambda1s, lambda2s); "
+        f"got {value!r}"
+    )
     try:
         out = tuple(tuple(float(v) for v in g) for g in value)
     except (TypeError, ValueError):
@@ -133,7 +149,9 @@ def _params(value: Any) -> str | tuple[str, ...]:
     if isinstance(value, str):
         if value in ("all", "head"):
             return value
-        raise ValueError(f"params must be 'all', 'head' or a sequence of tensor names; got {value!r}")
+        raise ValueError(
+            f"params must be 'all', 'head' or a sequence of tensor names; got {value!r}"
+        )
     try:
         names = tuple(value)
     except TypeError:
@@ -141,8 +159,9 @@ def _params(value: Any) -> str | tuple[str, ...]:
             f"params must be 'all', 'head' or a sequence of tensor names; got {value!r}"
         ) from None
     if not names or not all(isinstance(n, str) for n in names):
-        raise ValueError(f"params must be 'all', 'head' or a non-empty sequence of tensor names; "
-                         f"got {value!r}")
+        raise ValueError(
+            f"params must be 'all', 'head' or a non-empty sequence of tensor names; got {value!r}"
+        )
     return names
 
 
@@ -171,18 +190,22 @@ class ForgetSettings:
 
     def __post_init__(self) -> None:
         if not isinstance(self.selection, (DataFree, Fixed, Validation)):
-            raise ValueError("selection must be DataFree(margin=...), Validation(x, y) or "
-                             f"Fixed(lambda1, lambda2); got {self.selection!r}")
+            raise ValueError(
+                "selection must be DataFree(margin=...), Validation(x, y) or "
+                f"Fixed(lambda1, lambda2); got {self.selection!r}"
+            )
         object.__setattr__(self, "params", _params(self.params))
         object.__setattr__(self, "paper_lambdas", _pair("paper_lambdas", self.paper_lambdas))
         if self.sign is not None and (type(self.sign) is not int or self.sign not in (1, -1)):
             raise ValueError(f"sign must be None (chosen), 1 or -1; got {self.sign!r}")
         if not isinstance(self.normalize_fisher, bool):
-            raise ValueError(f"normalize_fisher must be True or False; got {self.normalize_fisher!r}")
+            raise ValueError(
+                f"normalize_fisher must be True or False; got {self.normalize_fisher!r}"
+            )
         check_choice("fisher_dtype", self.fisher_dtype, FISHER_DTYPES)
         object.__setattr__(self, "grids", _grids(self.grids))
 
-    def replace(self, **changes: Any) -> "ForgetSettings":
+    def replace(self, **changes: Any) -> ForgetSettings:
         """A copy with some settings changed."""
         return dataclasses.replace(self, **changes)
 
@@ -204,7 +227,12 @@ class ForgetSettings:
         return {
             "selection": sel,
             "params": self.params if isinstance(self.params, str) else list(self.params),
-            "paper_lambdas": list(self.paper_lambdas), "sign": self.sign,
-            "normalize_fisher": self.normalize_fisher, "fisher_dtype": self.fisher_dtype,
-            "grids": {"lambda1": [min(g1), max(g1), len(g1)], "lambda2": [min(g2), max(g2), len(g2)]},
+            "paper_lambdas": list(self.paper_lambdas),
+            "sign": self.sign,
+            "normalize_fisher": self.normalize_fisher,
+            "fisher_dtype": self.fisher_dtype,
+            "grids": {
+                "lambda1": [min(g1), max(g1), len(g1)],
+                "lambda2": [min(g2), max(g2), len(g2)],
+            },
         }

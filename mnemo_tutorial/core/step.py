@@ -10,19 +10,26 @@ every parameter w_i gets the sensitivity ``eta_i = f_F,i / (f_R,i + EPS)``, each
 it, cast to each parameter's dtype only at the end (a float16 model gets a finite step even
 where eta exceeds float16's range). :func:`head_params` names the output layer's tensors.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-from .. import distributed
-from ..fisher import ParamDict, grouped_fisher
+from mnemo_tutorial import distributed
+from mnemo_tutorial.core.fisher import ParamDict, grouped_fisher
 
 __all__ = [
-    "EPS", "apply_step", "class_fisher_ratio", "head_params", "layer_steps", "perturbation",
-    "resolve_params", "sensitivity",
+    "EPS",
+    "apply_step",
+    "class_fisher_ratio",
+    "head_params",
+    "layer_steps",
+    "perturbation",
+    "resolve_params",
+    "sensitivity",
 ]
 
 EPS = 1e-16  # added to f_R in eta = f_F / (f_R + EPS)
@@ -80,8 +87,10 @@ def head_params(model: nn.Module, num_classes: int | None = None) -> tuple[str, 
             last = (name, mod)
     if last is None:
         outputs = "" if num_classes is None else f" with {num_classes} outputs"
-        raise ValueError(f"params='head' needs a model with an nn.Linear{outputs} (its output "
-                         f"layer); {type(model).__name__} has none: name the tensors instead")
+        raise ValueError(
+            f"params='head' needs a model with an nn.Linear{outputs} (its output "
+            f"layer); {type(model).__name__} has none: name the tensors instead"
+        )
     prefix = f"{last[0]}." if last[0] else ""
     return tuple(prefix + k for k, _ in last[1].named_parameters())
 
@@ -97,14 +106,20 @@ def resolve_params(model: nn.Module, params: str | Sequence[str]) -> list[str] |
     unknown = [p for p in names if p not in known]
     if unknown or not names:
         shown = ", ".join(known[:8]) + (", ..." if len(known) > 8 else "")
-        raise ValueError(f"params must name tensors of the {type(model).__name__} model ({shown});"
-                         f" got {unknown[0] if unknown else names!r}")
+        raise ValueError(
+            f"params must name tensors of the {type(model).__name__} model ({shown});"
+            f" got {unknown[0] if unknown else names!r}"
+        )
     return names
 
 
 def class_fisher_ratio(
-    model: nn.Module, code_tensor: torch.Tensor, classes: Sequence[int], *,
-    normalize: bool = True, dtype: torch.dtype | None = torch.float32,
+    model: nn.Module,
+    code_tensor: torch.Tensor,
+    classes: Sequence[int],
+    *,
+    normalize: bool = True,
+    dtype: torch.dtype | None = torch.float32,
     params: Sequence[str] | None = None,
 ) -> ParamDict:
     """eta = f_F / (f_R + EPS) for the tensors ``params`` (default all), from the codes (C, *input).
@@ -122,7 +137,8 @@ def class_fisher_ratio(
     weights[1, remain] = 1.0 / len(remain)
     labels = torch.arange(num_classes, device=code_tensor.device)
     fisher = distributed.grouped_fisher_sharded if distributed.active() else grouped_fisher
-    f_forget, f_remain = fisher(model, code_tensor, labels, weights, normalize=normalize,
-                                params=params, dtype=dtype)
+    f_forget, f_remain = fisher(
+        model, code_tensor, labels, weights, normalize=normalize, params=params, dtype=dtype
+    )
     eta = sensitivity(f_forget, f_remain)
     return {k: v for k, v in eta.items() if v.numel() and float(v.max()) > 0}
