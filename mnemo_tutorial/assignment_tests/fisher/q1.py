@@ -8,7 +8,7 @@ points = 4
 @test_case(points=None, hidden=False)
 def test_q1_public(sq_grads_loop):
     import torch
-    from mnemo_tutorial.fisher import per_sample_sq_grads
+    from mnemo_tutorial.core.fisher import per_sample_sq_grads
     torch.manual_seed(1)
     m = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Tanh(), torch.nn.Linear(3, 2)).double()
     x = torch.randn(5, 4, dtype=torch.float64)

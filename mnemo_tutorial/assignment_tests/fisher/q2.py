@@ -8,7 +8,7 @@ points = 4
 @test_case(points=None, hidden=False)
 def test_q2_public(sq_grads_vmap):
     import torch
-    from mnemo_tutorial.fisher import per_sample_sq_grads
+    from mnemo_tutorial.core.fisher import per_sample_sq_grads
     torch.manual_seed(2)
     m = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Tanh(), torch.nn.Linear(3, 2)).double()
     x = torch.randn(6, 4, dtype=torch.float64)

@@ -8,7 +8,7 @@ points = 4
 @test_case(points=None, hidden=False)
 def test_q3_public(diag_fisher):
     import torch
-    from mnemo_tutorial.fisher import per_sample_sq_grads
+    from mnemo_tutorial.core.fisher import per_sample_sq_grads
     torch.manual_seed(3)
     m = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Tanh(), torch.nn.Linear(3, 3)).double()
     x = torch.randn(10, 4, dtype=torch.float64)

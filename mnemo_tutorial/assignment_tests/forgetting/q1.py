@@ -9,7 +9,7 @@ points = 4
 def test_q1_public(class_fisher):
     import torch
     from mnemo_tutorial import MnemonicCodes
-    from mnemo_tutorial.fisher import per_sample_sq_grads
+    from mnemo_tutorial.core.fisher import per_sample_sq_grads
     torch.manual_seed(0)
     m = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(8, 5), torch.nn.Sigmoid(), torch.nn.Linear(5, 4)).double()
     codes = MnemonicCodes(torch.rand(4, 2, 4, dtype=torch.float64))
