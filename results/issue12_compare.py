@@ -16,10 +16,11 @@ import time
 import torch
 
 import mnemo_tutorial
-from mnemo_tutorial import bench, env
-from mnemo_tutorial.data import load_dataset
-from mnemo_tutorial.profiles import get_settings
-from mnemo_tutorial.train import train_or_load
+from mnemo_tutorial.evaluation import bench
+from mnemo_tutorial import env
+from mnemo_tutorial.training.data import load_dataset
+from mnemo_tutorial.training.profiles import get_settings
+from mnemo_tutorial.training.checkpoints import train_or_load
 
 
 def main() -> None:
