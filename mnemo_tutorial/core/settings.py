@@ -169,15 +169,16 @@ def _params(value: Any) -> str | tuple[str, ...]:
 class ForgetSettings:
     """How the one-shot step is applied (immutable; ``replace`` makes a changed copy).
 
-    selection: :class:`DataFree` (default), :class:`Validation` or :class:`Fixed`.
-    params: the tensors the step moves and whose Fisher is computed: ``"all"``, ``"head"`` (the
-        output layer, :func:`~mnemo_tutorial.core.step.head_params`) or tensor names.
-    paper_lambdas: the paper's (lambda1, lambda2), used by ``Fixed()`` and as the reference of
-        the sign rule.
-    sign: None (the sign that scores higher on the codes), 1 or -1.
-    normalize_fisher: divide each code's squared gradient by its total over ``params``.
-    fisher_dtype: "float32" or "float64", the precision of Fisher, ratio and step.
-    grids: the (lambda1s, lambda2s) grid scanned by data-free and validation selection.
+    * ``selection``: :class:`DataFree` (default), :class:`Validation` or :class:`Fixed`;
+    * ``params``: the tensors the step moves and whose Fisher is computed: ``"all"``,
+      ``"head"`` (the output layer, :func:`~mnemo_tutorial.core.step.head_params`) or tensor
+      names;
+    * ``paper_lambdas``: the paper's (lambda1, lambda2), used by ``Fixed()`` and as the
+      reference of the sign rule;
+    * ``sign``: None (the sign that scores higher on the codes), 1 or -1;
+    * ``normalize_fisher``: divide each code's squared gradient by its total over ``params``;
+    * ``fisher_dtype``: "float32" or "float64", the precision of Fisher, ratio and step;
+    * ``grids``: the (lambda1s, lambda2s) grid scanned by data-free and validation selection.
     """
 
     selection: Selection = DataFree()
