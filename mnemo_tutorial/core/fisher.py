@@ -27,7 +27,6 @@ from mnemo_tutorial.utils import module_device
 
 __all__ = [
     "MAX_CHUNK_ELEMENTS",
-    "SHORTCUT_RTOL",
     "code_fisher",
     "fisher_by_class",
     "fisher_loop",
@@ -157,20 +156,25 @@ def _fast_linears(model: nn.Module, wanted: set[str]) -> dict[str, nn.Linear]:
     return out
 
 
-# Relative error allowed between the Linear shortcut's summed gradient and autograd's.
-SHORTCUT_RTOL = 1e-3
-
-
-def _consistent(d: torch.Tensor, a: torch.Tensor, grads: Sequence[torch.Tensor | None]) -> bool:
-    """sum_n delta_n a_n^T (and sum_n delta_n) equal autograd's gradients of the summed loss
-    (``grads``: weight, then bias if present): the Linear's own call is the tensor's only use."""
-    estimates = [d.T @ a, d.sum(0)][: len(grads)]
-    for est, true in zip(estimates, grads):
-        true = torch.zeros_like(est) if true is None else true
-        scale = float(true.abs().max()) + float(est.abs().max())
-        if float((est - true).abs().max()) > SHORTCUT_RTOL * scale + 1e-30:
-            return False
-    return True
+def _uses(loss: torch.Tensor) -> dict[int, int]:
+    """For each leaf tensor on the autograd graph of ``loss`` (keyed by ``id``): how many edges
+    of the graph lead to it, i.e. how many times the computation used it."""
+    counts: dict[int, int] = {}
+    seen: set[int] = set()
+    stack = [loss.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        for nxt, _ in node.next_functions:
+            if nxt is None:
+                continue
+            leaf = getattr(nxt, "variable", None)
+            if leaf is not None:
+                counts[id(leaf)] = counts.get(id(leaf), 0) + 1
+            stack.append(nxt)
+    return counts
 
 
 Calls = dict[str, list[tuple[torch.Tensor, torch.Tensor]]]
@@ -196,9 +200,10 @@ def _linear_pass(
 ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """Squared loss gradients at the outputs (N, out) and squared inputs (N, in) of every
     ``nn.Linear`` with a tensor in ``wanted`` that holds no shared Parameter, is called
-    exactly once, on (N, in) input, and whose summed per-sample gradients equal autograd's
-    gradient of the summed loss (a weight also used elsewhere, e.g. in a matmul, fails that
-    check and takes the general route)."""
+    exactly once, on (N, in) input, and whose weight and bias the autograd graph of the loss
+    uses once (a weight also used elsewhere, e.g. in a matmul, takes the general route: the
+    per-sample outer products would miss that use). The graph tells exactly, where comparing
+    summed gradients would need a tolerance and a second gradient of every weight."""
     linears = _fast_linears(model, wanted)
     if not linears:
         return {}
@@ -217,39 +222,23 @@ def _linear_pass(
             logits = functional_call(model, (leaves, buffers), (x,))
             loss = stable_cross_entropy(logits, y) * x.shape[0]
             fast = _single_calls(seen, x.shape[0])
-            own = {
-                k: [
-                    leaves[_join(k, a)]
+            uses = _uses(loss)
+            fast = {
+                k: v
+                for k, v in fast.items()
+                if all(
+                    uses.get(id(leaves[_join(k, a)]), 0) <= 1
                     for a in ("weight", "bias")
                     if getattr(linears[k], a) is not None
-                ]
-                for k in fast
+                )
             }
             outs = [out for _, out in fast.values()]
-            flat_own = [t for k in fast for t in own[k]]
-            grads = torch.autograd.grad(loss, outs + flat_own, allow_unused=True) if fast else ()
+            grads = torch.autograd.grad(loss, outs, allow_unused=True) if fast else ()
     finally:
         for h in handles:
             h.remove()
-    return _checked_pieces(fast, {k: len(v) for k, v in own.items()}, list(grads))
-
-
-def _checked_pieces(
-    fast: dict[str, tuple[torch.Tensor, torch.Tensor]],
-    counts: dict[str, int],
-    grads: list[torch.Tensor | None],
-) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """(delta^2, a^2) of each Linear in ``fast`` whose per-sample sums match autograd.
-    ``grads``: the gradients at the outputs (one per layer), then each layer's own tensors."""
-    outs = [out for _, out in fast.values()]
     deltas = [torch.zeros_like(o) if d is None else d.detach() for o, d in zip(outs, grads)]
-    rest = grads[len(outs) :]
-    result = {}
-    for (name, (a, _)), d in zip(fast.items(), deltas):
-        mine, rest = rest[: counts[name]], rest[counts[name] :]
-        if _consistent(d, a, mine):
-            result[name] = (d.square(), a.square())
-    return result
+    return {name: (d.square(), a.square()) for (name, (a, _)), d in zip(fast.items(), deltas)}
 
 
 def _linear_pieces(
