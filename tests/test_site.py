@@ -243,3 +243,13 @@ def test_citation_file_names_the_book_the_paper_and_both_licences():
     paper = cff["references"][0]
     assert paper["title"] == "One-Shot Machine Unlearning with Mnemonic Code"
     assert [a["family-names"] for a in paper["authors"]] == ["Yamashita", "Yamada", "Shibata"]
+
+
+def test_citation_names_the_package_version():
+    import tomllib
+
+    import yaml
+
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert str(cff["version"]) == version, "CITATION.cff's version follows pyproject.toml's"
