@@ -12,6 +12,7 @@ from mnemo_tutorial.evaluation.audits import (
     membership_auc,
     relearn_time,
 )
+from mnemo_tutorial.evaluation.removal import removal_audits
 from mnemo_tutorial.evaluation.metrics import (
     batched_eval,
     evaluate,
@@ -129,12 +130,13 @@ def test_relearn_time_known_cases(blob_model):
     assert all(p.grad is None for p in model.parameters())
 
 
-def test_audit_bundle_is_the_three_audits_and_bad_arguments(blob_model):
+def test_audit_bundle_is_every_audit_and_bad_arguments(blob_model):
     data, model = blob_model
-    out = audit(model, data, [2], seed=1)
-    probe = linear_probe(model, data, [2], seed=1)
-    assert out == {"mia_auc": membership_auc(model, data, [2], seed=1), "probe_forget_acc": probe["forget_acc"],
-                   "probe_remain_acc": probe["remain_acc"], "relearn_steps": 0, "relearned": True}
+    out = audit(model, data, [2], seed=1, reference=model)
+    assert out == {"mia_auc": membership_auc(model, data, [2], seed=1),
+                   **removal_audits(model, data, [2], reference=model, seed=1)}
+    assert out["relearn_steps"] == 0 and out["relearned"] and out["js_to_reference"] == 0.0
+    assert set(out["probe"]) == {"fc1", "fc2"} and out["probe_first"] == out["probe_last"]
     # train and test blobs come from one distribution and the model generalises: nothing to attack
     assert abs(out["mia_auc"] - 0.5) < 0.1
     with pytest.raises(ValueError, match="threshold"):

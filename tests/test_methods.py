@@ -251,7 +251,8 @@ def test_benchmark_real_methods_with_audits_and_table(setup):
     rows = out["methods"]
     assert rows["ssd"]["relative_time"] is None  # no mnemonic row to compare with
     assert rows["ssd"]["settings"]["order"] == "sorted" and not rows["ssd"]["ours"]
-    assert {"mia_auc", "probe_forget_acc", "relearn_steps"} <= set(rows["ssd"]["audits"])
+    assert {"mia_auc", "mia_entropy", "probe_last", "relearn_steps"} <= set(rows["ssd"]["audits"])
+    assert rows["ssd"]["audits"]["js_to_reference"] is None  # no retrained model to compare with
     assert rows["ssd"]["tow"] is None and rows["ssd"]["train_retain_acc"] > 95.0
     table = bench.format_table(out).splitlines()
     assert table[0].split()[:3] == ["method", "seconds", "x"] and "MIA" in table[0]
@@ -339,3 +340,35 @@ def test_summarize_mean_and_t_interval_known_answer():
     assert out["a"]["E_F"]["high"] - 95.0 == pytest.approx(12.4207, abs=1e-3)
     assert out["a"]["tow"] is None and out["a"]["failed"] == 1
     assert out["b"]["E_F"] == {"mean": 7.0, "low": 7.0, "high": 7.0, "n": 1}
+
+
+def test_no_reported_time_is_a_load_time(setup, tmp_path):
+    """retrain's seconds: the training time when it trains, the recorded training time (marked)
+    when a stored retrained model is loaded; never the load time."""
+    data, model, codes = setup
+    trained = FakeTrained(model, codes)
+    kw = {"methods": "retrain", "repeats": 3}
+    first = bench.benchmark(trained, data, [0], PROFILE, ForgetSettings(), **kw)["methods"]["retrain"]
+    assert first["settings"]["source"] == "trained" and first["seconds_kind"] == "measured"
+    assert first["seconds"] >= first["settings"]["train_seconds"]  # the call includes the training
+    again = bench.benchmark(trained, data, [0], PROFILE, ForgetSettings(), **kw)["methods"]["retrain"]
+    assert again["settings"]["source"] == "cache"  # loaded from the data root's cache
+    assert again["report"]["seconds"] < again["settings"]["train_seconds"]  # the load was fast
+    assert again["seconds"] == again["settings"]["train_seconds"] == first["settings"]["train_seconds"]
+    assert again["seconds_kind"] == bench.SECONDS_KINDS[1] and again["repeats"] == 1
+    table = bench.format_table({"original": {"E_F": 0.0, "A_R": 0.0}, "methods": {"retrain": again}})
+    assert f"{again['seconds']:.3f}r" in table and table.endswith("(not its load time)")
+
+
+def test_mnemonic_paper_computes_the_fisher_once(setup, monkeypatch):
+    data, model, codes = setup
+    calls = []
+    real = registry.class_fisher_ratio
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(registry, "class_fisher_ratio", counting)
+    out = run_method("mnemonic-paper", model, task_for(setup))
+    assert len(calls) == 1 and set(out.report.details["code_scores"]) == {1, -1}  # both signs

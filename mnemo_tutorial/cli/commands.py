@@ -130,6 +130,8 @@ def _positive_float(text: str) -> float:
 
 
 def _int_list(text: str) -> list[int]:
+    if text.strip() == "all":
+        return ["all"]  # type: ignore[list-item]  # resolved by validate (--each-class only)
     parts = [p.strip() for p in text.split(",")]
     try:
         return [int(p) for p in parts]
@@ -251,8 +253,43 @@ def _forget_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _seed_list(text: str) -> list[int]:
+    try:
+        seeds = [int(p.strip()) for p in text.split(",")]
+    except ValueError:
+        seeds = []
+    if not seeds or any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(
+            f"must be distinct non-negative integers such as 0,1,2; got {text!r}"
+        )
+    return seeds
+
+
 def _bench_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--forget", type=_int_list, default=[0], help="class(es) to forget (default 0)")
+    p.add_argument(
+        "--forget",
+        type=_int_list,
+        default=[0],
+        help="class(es) to forget (default 0); with --each-class also 'all'",
+    )
+    p.add_argument(
+        "--each-class",
+        action="store_true",
+        help="the full comparison: forget each class of --forget alone, on the models of every "
+        "seed of --seeds, with every audit; writes one JSON with the mean and 95%% interval",
+    )
+    p.add_argument(
+        "--seeds",
+        type=_seed_list,
+        default=None,
+        help="training seeds of the full comparison, e.g. 0,1,2 (default: --seed)",
+    )
+    p.add_argument(
+        "--workers",
+        type=_int_at_least(1),
+        default=1,
+        help="processes running the comparison's cells, one torch thread each (default 1)",
+    )
     p.add_argument(
         "--methods", default="all", help="comma list of methods to run, or all (default all)"
     )
@@ -377,6 +414,32 @@ def _validate_launch(args: argparse.Namespace) -> None:
             )
 
 
+def _validate_comparison(args: argparse.Namespace, num_classes: int) -> None:
+    """``bench --each-class``: every class of --forget valid alone ('all': every class);
+    --seeds and --workers only with it."""
+    if args.command != "bench":
+        return
+    if not args.each_class:
+        for name, value in (("--seeds", args.seeds), ("--workers", args.workers != 1 or None)):
+            if value is not None:
+                raise UsageError(f"argument {name}: only with --each-class")
+        if args.forget == ["all"]:
+            raise UsageError("argument --forget: 'all' only with --each-class")
+        return
+    if args.checkpoint is not None:
+        raise UsageError("argument --checkpoint: not with --each-class (it trains every seed)")
+    if args.forget == ["all"]:
+        args.forget = list(range(num_classes))
+    try:
+        for c in args.forget:
+            check_forget_classes([c], num_classes, name="--forget")
+    except ValueError as exc:
+        raise UsageError(f"argument --forget: {str(exc).removeprefix('--forget ')}") from None
+    if len(set(args.forget)) != len(args.forget):
+        raise UsageError(f"argument --forget: classes must not repeat; got {args.forget}")
+    args.seeds = args.seeds if args.seeds is not None else [args.seed]
+
+
 def validate(args: argparse.Namespace) -> argparse.Namespace:
     """Check everything that can be checked without data or torch; fill in the defaults that
     come from the environment (profile, device). Raises :class:`UsageError`."""
@@ -400,7 +463,8 @@ def validate(args: argparse.Namespace) -> argparse.Namespace:
         except ValueError as exc:
             raise _usage("--retrain (from MNEMO_RETRAIN)", exc) from None
     num_classes = len(data_mod.DATASET_CLASSES[args.dataset])
-    if getattr(args, "forget", None) is not None:
+    _validate_comparison(args, num_classes)
+    if getattr(args, "forget", None) is not None and not getattr(args, "each_class", False):
         try:
             args.forget = check_forget_classes(args.forget, num_classes, name="--forget")
         except ValueError as exc:
@@ -764,11 +828,14 @@ def default_bench_report(dataset: str, profile: str, seed: int, classes: Sequenc
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """Every chosen method on one trained model; exit status 3 if a method failed its criterion."""
+    """Every chosen method on one trained model; exit status 3 if a method failed its criterion.
+    With ``--each-class``: the full comparison (:func:`cmd_compare`)."""
     import torch
 
     from mnemo_tutorial.evaluation import bench
 
+    if args.each_class:
+        return cmd_compare(args)
     _bench_defaults(args, bench)
     settings, profile, data, trained, device = _prepare(args)
     result = bench.benchmark(
@@ -815,6 +882,67 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _provenance(argv: Sequence[str]) -> dict[str, Any]:
+    """Command, package version and source hash, torch, machine and date of a report."""
+    import datetime
+    import platform
+
+    import torch
+
+    from mnemo_tutorial import __version__
+
+    mirror = os.environ.get("MNEMO_MIRROR")
+    command = "python -m mnemo_tutorial " + " ".join(argv)
+    return {
+        "command": (f"MNEMO_MIRROR=<data mirror> {command}" if mirror else command),
+        "package_version": __version__,
+        "package_source_hash": env.package_source_hash(),
+        "torch_version": torch.__version__,
+        "python": platform.python_version(),
+        "machine": env.machine_description("cpu"),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """``bench --each-class``: every (seed, class) cell with every audit, the summary and the
+    separation of removal from suppression, printed and written as one JSON report."""
+    import time
+
+    from mnemo_tutorial.evaluation import compare
+    from mnemo_tutorial.evaluation.bench import jsonable
+
+    t0 = time.perf_counter()
+    result = compare.compare(
+        args.dataset,
+        args.profile,
+        args.seeds,
+        args.forget,
+        methods=args.methods,
+        epochs=args.epochs,
+        budget=args.budget,
+        repeats=args.repeats or 3,
+        workers=args.workers,
+        device=str(_select_device(args.device)),
+        progress=not args.no_progress,
+    )
+    report = {
+        "dataset": args.dataset,
+        "profile": args.profile,
+        **_provenance(sys.argv[1:] if args.argv is None else args.argv),
+        "wall_seconds": time.perf_counter() - t0,
+        **result,
+    }
+    print(compare.format_summary(report))
+    if not args.report:
+        tag = "-".join(str(s) for s in args.seeds)
+        args.report = str(
+            data_mod.data_root() / "reports" / f"compare-{args.dataset}-{args.profile}-{tag}.json"
+        )
+    _write(args, jsonable(report))
+    return 0
+
+
 def _leave_group() -> None:
     """Leave torchrun's process group, if this run joined one (torch is loaded by then)."""
     if "mnemo_tutorial.distributed" in sys.modules:
@@ -833,6 +961,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (see the module docstring)."""
     try:
         args = validate(build_parser().parse_args(argv))
+        args.argv = None if argv is None else list(argv)
         try:
             return COMMANDS[args.command](args)
         finally:

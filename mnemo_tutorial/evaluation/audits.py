@@ -1,8 +1,11 @@
 """Audits: is the forgotten class really gone, or only hidden behind the output layer?
 
-E_F only says that the model no longer *predicts* the forgotten class. Three audits look
+E_F only says that the model no longer *predicts* the forgotten class. These audits look
 further, each to be read against the model retrained from scratch without the class
-(the gold standard):
+(the gold standard) and against the output-suppression control (see
+:mod:`mnemo_tutorial.evaluation.removal`, which adds probes at every depth, the SSD
+repository's entropy attack, relearning curves and the distance to the retrained model;
+:func:`audit` runs them all):
 
 * :func:`membership_auc` — can an attacker tell the forgotten class's training samples
   from its held-out samples by their loss?
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,6 +32,7 @@ from mnemo_tutorial.evaluation.metrics import (
     predict,
     sample_indices,
 )
+from mnemo_tutorial.evaluation.removal import removal_audits
 from mnemo_tutorial.training.data import ImageData
 from mnemo_tutorial.utils import module_device
 
@@ -253,16 +258,25 @@ def audit(
     data: ImageData,
     forget: Sequence[int] | int,
     seed: int = 0,
-    **relearn_kwargs,
-) -> dict[str, float | int | bool]:
-    """All three audits with their defaults, flattened into one dict:
-    ``mia_auc``, ``probe_forget_acc``, ``probe_remain_acc``, ``relearn_steps``, ``relearned``."""
-    probe = linear_probe(model, data, forget, seed=seed)
-    rel = relearn_time(model, data, forget, seed=seed, **relearn_kwargs)
-    return {
-        "mia_auc": membership_auc(model, data, forget, seed=seed),
-        "probe_forget_acc": probe["forget_acc"],
-        "probe_remain_acc": probe["remain_acc"],
-        "relearn_steps": rel["steps"],
-        "relearned": rel["relearned"],
-    }
+    reference: nn.Module | None = None,
+    relearn_steps: int = 30,
+    mia_samples: int | None = None,
+) -> dict[str, Any]:
+    """Every audit with its defaults, in one dict: ``mia_auc`` (:func:`membership_auc`, the
+    loss threshold) and the audits of
+    :func:`mnemo_tutorial.evaluation.removal.removal_audits` (``probe``, ``probe_first``,
+    ``probe_last``, ``mia_entropy``, ``relearn_curve``, ``relearn_steps``, ``relearned``,
+    ``js_to_reference`` against ``reference``, usually the retrained model)."""
+    out: dict[str, Any] = {"mia_auc": membership_auc(model, data, forget, seed=seed)}
+    out.update(
+        removal_audits(
+            model,
+            data,
+            forget,
+            reference=reference,
+            seed=seed,
+            relearn_steps=relearn_steps,
+            mia_samples=mia_samples,
+        )
+    )
+    return out

@@ -44,6 +44,7 @@ from mnemo_tutorial.training.profiles import (
 from mnemo_tutorial.utils import module_device
 
 __all__ = [
+    "SECONDS_KINDS",
     "DEFAULT_FIM_CHUNK",
     "DEFAULT_FIM_SAMPLES",
     "DEFAULT_REPEAT_BELOW",
@@ -128,12 +129,29 @@ def jsonable(obj: Any) -> Any:
     return str(obj)
 
 
+#: What a row's ``seconds`` is: the measured wall clock of the method, or (a stored retrained
+#: model was loaded) the training time recorded when that model was trained.
+SECONDS_KINDS = ("measured", "recorded training time (stored model loaded)")
+
+
+def _seconds(results: list[ForgetResult]) -> tuple[float, list[float], str]:
+    """(seconds, all times, kind) of a method's runs. A run that loaded a stored model
+    (``details["source"]`` "cache" or "pretrained") reports the recorded training time, never
+    the load time."""
+    details = results[0].report.details
+    if details.get("source") in ("cache", "pretrained") and details.get("train_seconds"):
+        recorded = float(details["train_seconds"])
+        return recorded, [recorded], SECONDS_KINDS[1]
+    times = [r.report.seconds for r in results]
+    return statistics.median(times), times, SECONDS_KINDS[0]
+
+
 def _row(
     name: str, results: list[ForgetResult], data: ImageData, classes: list[int]
 ) -> dict[str, Any]:
     """One benchmark row from the runs of method ``name`` (metrics from the first run)."""
     first, method = results[0], METHODS[name]
-    times = [r.report.seconds for r in results]
+    seconds, times, kind = _seconds(results)
     m = evaluate(first.model, data.x_test, data.y_test, classes, data.num_classes)
     t = evaluate(first.model, data.x_train, data.y_train, classes, data.num_classes)
     report = jsonable(first.report.to_dict())
@@ -141,9 +159,11 @@ def _row(
         "method": name,
         "status": report.get("status", "ok"),
         "ours": method.ours,
+        "role": method.role,
         "reference": method.reference,
         "summary": method.summary,
-        "seconds": statistics.median(times),
+        "seconds": seconds,
+        "seconds_kind": kind,
         "seconds_all": times,
         "repeats": len(times),
         "relative_time": None,
@@ -188,7 +208,10 @@ def _runs(
     repeats."""
     first = run_method(name, model, task)
     runs = [first]
-    if first.report.seconds < repeat_below:
+    # a method that stores or loads models (retrain: details["source"]) is never repeated: a
+    # repeat would load what the first run stored and time the load
+    stores = "source" in first.report.details
+    if first.report.seconds < repeat_below and not stores:
         quiet = UnlearnTask(
             task.classes,
             task.codes,
@@ -208,15 +231,26 @@ def _settings(profile: Profile, given: ForgetSettings | None) -> ForgetSettings:
     return given if given is not None else registered_forget_settings(profile.dataset, profile.name)
 
 
-def _original(
-    trained: Any, data: ImageData, classes: list[int], seed: int, audits: bool
-) -> dict[str, Any]:
-    """The original model's test metrics (and audits) before any method runs."""
+def _original(trained: Any, data: ImageData, classes: list[int]) -> dict[str, Any]:
+    """The original model's test metrics before any method runs."""
     orig = evaluate(trained.model, data.x_test, data.y_test, classes, data.num_classes)
-    out: dict[str, Any] = {k: orig[k] for k in ("E_F", "A_R", "accuracy", "per_class")}
-    if audits:
-        out["audits"] = audit(trained.model, data, classes, seed=seed)
-    return out
+    return {k: orig[k] for k in ("E_F", "A_R", "accuracy", "per_class")}
+
+
+def _audit_all(
+    out: dict[str, Any],
+    trained: Any,
+    models: dict[str, torch.nn.Module],
+    data: ImageData,
+    classes: list[int],
+    seed: int,
+) -> None:
+    """Audit the original and every method's model, each against the retrained model (the
+    ``retrain`` row's) where there is one."""
+    reference = models.get("retrain")
+    out["original"]["audits"] = audit(trained.model, data, classes, seed=seed, reference=reference)
+    for name, model in models.items():
+        out["methods"][name]["audits"] = audit(model, data, classes, seed=seed, reference=reference)
 
 
 def _relative_times(rows: dict[str, dict[str, Any]]) -> None:
@@ -247,10 +281,15 @@ def benchmark(
     ``forget_settings``: the one-shot method's settings (default: those registered for
     ``profile``); ``budget``: ``"quick"`` or ``"full"`` for every baseline. Returns
     ``{"forget", "seed", "budget", "profile", "original": {E_F, A_R, accuracy, per_class[, audits]},
-    "methods": {name: row}}``; each row has the keys ``method, status, ours, reference, summary,
-    seconds, seconds_all, repeats, relative_time, E_F, A_R, accuracy, per_class,
+    "methods": {name: row}}``; each row has the keys ``method, status, ours, role, reference,
+    summary, seconds, seconds_kind, seconds_all, repeats, relative_time, E_F, A_R, accuracy,
+    per_class,
     train_forget_acc, train_retain_acc, gap_to_retrain, tow, settings, report`` (and ``audits``).
-    ``relative_time`` = seconds / the mnemonic row's seconds (None without it);
+    ``relative_time`` = seconds / the mnemonic row's seconds (None without it); ``seconds`` is
+    the method's wall clock, or for a stored retrained model the recorded training time
+    (``seconds_kind`` says which, :data:`SECONDS_KINDS`: a load time is never reported);
+    ``audits=True`` audits the original and every model after all methods ran, each against
+    the retrained model where ``retrain`` is among the methods (:func:`audit`);
     ``gap_to_retrain``/``tow`` see :func:`versus_retrain` (None without a retrain row).
     ``on_result(name, result)`` gets each method's first result (e.g. to keep models).
     """
@@ -273,19 +312,22 @@ def benchmark(
         "seed": seed,
         "budget": budget,
         "profile": profile.name,
-        "original": _original(trained, data, classes, seed, audits),
+        "original": _original(trained, data, classes),
     }
     rows: dict[str, dict[str, Any]] = {}
+    models: dict[str, torch.nn.Module] = {}
     for name in tqdm(names, desc="methods", disable=not progress):
         runs = _runs(name, trained.model, task, int(repeats), float(repeat_below))
         rows[name] = _row(name, runs, data, classes)
         if audits:
-            rows[name]["audits"] = audit(runs[0].model, data, classes, seed=seed)
+            models[name] = runs[0].model
         if on_result is not None:
             on_result(name, runs[0])
     _relative_times(rows)
     versus_retrain(rows)
     out["methods"] = rows
+    if audits:
+        _audit_all(out, trained, models, data, classes, seed)
     return out
 
 
@@ -324,14 +366,17 @@ def summarize(
 
 def format_table(result: dict[str, Any]) -> str:
     """The benchmark as a text table: one row per method, the original model first; a failed
-    method is marked ``(failed)`` and a variant of ours ``*``."""
+    method is marked ``(failed)``, a variant of ours ``*``, a control ``+`` and a recorded
+    training time (a stored model loaded) ``r``. With audits: the loss-threshold MIA AUC, the
+    entropy attack's member share, the probe at the last hidden layer, the relearn steps and
+    the JS divergence to the retrained model."""
     audits = "audits" in result["original"]
     tow = any(r.get("tow") is not None for r in result["methods"].values())
     head = f"{'method':22s}{'seconds':>10s}{'x one-shot':>12s}{'E_F %':>8s}{'A_R %':>8s}" + (
         f"{'ToW':>7s}" if tow else ""
     )
     if audits:
-        head += f"{'MIA AUC':>9s}{'probe %':>9s}{'relearn':>9s}"
+        head += f"{'MIA AUC':>9s}{'MIA ent':>9s}{'probe %':>9s}{'relearn':>9s}{'JS':>7s}"
     lines = [head]
 
     def line(name: str, r: dict[str, Any], seconds: str, rel: str) -> str:
@@ -341,18 +386,23 @@ def format_table(result: dict[str, Any]) -> str:
         if audits:
             a = r["audits"]
             steps = f"{a['relearn_steps']}" + ("" if a["relearned"] else "+")
-            s += f"{a['mia_auc']:9.3f}{a['probe_forget_acc']:9.1f}{steps:>9s}"
+            js = "-" if a["js_to_reference"] is None else f"{a['js_to_reference']:.3f}"
+            s += f"{a['mia_auc']:9.3f}{a['mia_entropy']:9.3f}{a['probe_last']:9.1f}{steps:>9s}"
+            s += f"{js:>7s}"
         return s
 
     lines.append(line("original", result["original"], "-", "-"))
     for name, r in result["methods"].items():
-        label = (
-            name
-            + ("*" if r.get("ours") else "")
-            + (" (failed)" if r.get("status") == "failed" else "")
-        )
+        mark = {"ours": "*", "control": "+"}.get(r.get("role", ""), "")
+        label = name + mark + (" (failed)" if r.get("status") == "failed" else "")
         rel = "-" if r["relative_time"] is None else f"{r['relative_time']:,.1f}"
-        lines.append(line(label, r, f"{r['seconds']:.3f}", rel))
-    if any(r.get("ours") for r in result["methods"].values()):
+        secs = f"{r['seconds']:.3f}" + ("r" if r.get("seconds_kind") == SECONDS_KINDS[1] else "")
+        lines.append(line(label, r, secs, rel))
+    roles = {r.get("role") for r in result["methods"].values()}
+    if "ours" in roles:
         lines.append("* a variant of ours, not the reference's form")
+    if "control" in roles:
+        lines.append("+ a control: the simplest edit that could produce the result")
+    if any(r.get("seconds_kind") == SECONDS_KINDS[1] for r in result["methods"].values()):
+        lines.append("r the recorded training time of a stored model (not its load time)")
     return "\n".join(lines)

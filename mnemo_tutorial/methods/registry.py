@@ -35,6 +35,7 @@ from mnemo_tutorial.core.step import (
     resolve_params,
 )
 from mnemo_tutorial.methods.common import check_budget
+from mnemo_tutorial.methods.controls import head_only, margin_of, suppress
 from mnemo_tutorial.methods.finetune import finetune
 from mnemo_tutorial.methods.fisher_forgetting import fisher_forgetting, fisher_noise
 from mnemo_tutorial.methods.neggrad import neggrad
@@ -97,7 +98,9 @@ Run = Callable[[nn.Module, UnlearnTask], ForgetResult]
 class Method:
     """A registered method: ``run(model, task) -> ForgetResult``; ``needs``: the task fields it
     uses (subset of :data:`NEEDS`); ``reference``: the paper and repository (file) it follows;
-    ``summary``: one line; ``ours``: True for a variant of ours rather than a reference form."""
+    ``summary``: one line; ``ours``: True for a variant of ours rather than a reference form;
+    ``control``: True for a control (:mod:`~mnemo_tutorial.methods.controls`), the simplest
+    edit that could produce a method's result, run beside the methods, proposed by no one."""
 
     name: str
     run: Run
@@ -105,8 +108,17 @@ class Method:
     reference: str
     summary: str
     ours: bool = False
+    control: bool = False
+
+    @property
+    def role(self) -> str:
+        """``"control"``, ``"ours"`` (a variant of ours) or ``"reference"`` (a method as its
+        authors run it)."""
+        return "control" if self.control else "ours" if self.ours else "reference"
 
     def __post_init__(self) -> None:
+        if self.ours and self.control:
+            raise ValueError("a method is either a variant of ours or a control, not both")
         bad = [n for n in self.needs if n not in NEEDS]
         if bad:
             raise ValueError(f"needs must be a subset of {', '.join(NEEDS)}; got {bad[0]!r}")
@@ -177,6 +189,20 @@ def _mnemonic(model: nn.Module, task: UnlearnTask) -> ForgetResult:
         return forget(model, task.codes, list(task.classes), settings)
     except ForgetFailed as exc:
         return exc.result
+
+
+def _suppress(model: nn.Module, task: UnlearnTask) -> ForgetResult:
+    """The output-suppression control with the margin of the task's data-free selection."""
+    if task.codes is None:
+        raise ValueError("suppress needs the model's mnemonic codes (task.codes)")
+    return suppress(model, task.codes, list(task.classes), margin_of(task.forget_settings))
+
+
+def _head_only(model: nn.Module, task: UnlearnTask) -> ForgetResult:
+    """The one-shot step of the task's settings on the output layer only."""
+    if task.codes is None:
+        raise ValueError("head-only needs the model's mnemonic codes (task.codes)")
+    return head_only(model, task.codes, list(task.classes), task.forget_settings)
 
 
 def _code_score(
@@ -401,5 +427,26 @@ _BUILTIN = (
         ours=True,
     ),
 )
-for _m in _BUILTIN:
+_CONTROLS = (
+    Method(
+        "suppress",
+        _suppress,
+        ("codes",),
+        "control: output suppression, lowering one output bias (the foil of "
+        "Yamashita et al.'s evaluation, ACML 2024, https://arxiv.org/abs/2306.05670)",
+        "lower the class's output bias until its code is the default margin below the "
+        "best other class (data-free)",
+        control=True,
+    ),
+    Method(
+        "head-only",
+        _head_only,
+        ("codes",),
+        "control: the one-shot step of Yamashita et al., ACML 2024, "
+        "https://arxiv.org/abs/2306.05670, restricted to the output layer",
+        "the book's one-shot step with every tensor but the output layer's left in place",
+        control=True,
+    ),
+)
+for _m in _BUILTIN + _CONTROLS:
     register_method(_m)
