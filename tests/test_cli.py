@@ -96,6 +96,15 @@ BAD = [
     (["bench", "--dataset", "mnist", "--fim-chunk", "0"], ["--fim-chunk"]),
     (["bench", "--dataset", "mnist", "--forget", "12"], ["--forget", "0..9"]),
     (["bench", "--dataset", "mnist", "--methods", "mnemonic,oracle"], ["--methods", "oracle"]),
+    (["bench", "--dataset", "mnist", "--forget", "all"], ["--forget", "'all' only with --each-class"]),
+    (["bench", "--dataset", "mnist", "--seeds", "0,1"], ["--seeds", "only with --each-class"]),
+    (["bench", "--dataset", "mnist", "--workers", "2"], ["--workers", "only with --each-class"]),
+    (["bench", "--dataset", "mnist", "--each-class", "--seeds", "0,0"], ["--seeds", "distinct"]),
+    (["bench", "--dataset", "mnist", "--each-class", "--seeds", "-1"], ["--seeds"]),
+    (["bench", "--dataset", "mnist", "--each-class", "--forget", "1,1"], ["--forget", "repeat"]),
+    (["bench", "--dataset", "mnist", "--each-class", "--forget", "10"], ["--forget", "0..9"]),
+    (["bench", "--dataset", "mnist", "--each-class", "--workers", "0"], ["--workers"]),
+    (["bench", "--dataset", "mnist", "--each-class", "--checkpoint", "pyproject.toml"], ["--checkpoint", "--each-class"]),
     (["frobnicate"], ["frobnicate"]),
 ]
 
@@ -266,6 +275,23 @@ def test_bench_runs_the_chosen_methods(tiny, tmp_path):
     assert rep["methods"]["mnemonic"]["relative_time"] == pytest.approx(1.0)
     assert rep["fim"]["samples"] == 8 and rep["fim"]["max_rel_diff"] < 1e-3
     assert status == (3 if rep["methods"]["mnemonic"]["status"] == "failed" else 0)
+
+
+def test_bench_each_class_is_the_full_comparison(tiny, tmp_path, capsys):
+    status, rep = run(["bench", "--dataset", "mnist", "--profile", "tiny", "--each-class", "--forget", "0,1",
+                       "--seeds", "0,1", "--methods", "mnemonic,suppress,retrain", "--repeats", "1"], tmp_path)
+    assert status == 0 and [(c["seed"], c["class"]) for c in rep["cells"]] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert set(rep["summary"]) == {"original", "mnemonic", "suppress", "retrain"}
+    assert rep["summary"]["suppress"]["E_F"]["n"] == 4 and set(rep["separation"]) == {
+        "mia_auc", "mia_entropy", "probe_first", "probe_last", "relearn_steps", "js_to_reference"}
+    for key in ("command", "package_version", "package_source_hash", "machine", "torch_version", "date"):
+        assert rep[key], key
+    assert "python -m mnemo_tutorial bench --dataset mnist" in rep["command"] and "--each-class" in rep["command"]
+    retrain_row = rep["cells"][0]["methods"]["retrain"]
+    assert retrain_row["audits"]["js_reference"] == "the model retrained with seed 1"
+    assert rep["cells"][0]["methods"]["suppress"]["role"] == "control"
+    out = capsys.readouterr().out
+    assert "4 cells (2 seeds x 2 classes)" in out and "separate" in out
 
 
 def test_bench_writes_its_default_report_under_the_data_root(tiny, tmp_path):

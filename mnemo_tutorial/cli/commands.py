@@ -913,6 +913,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from mnemo_tutorial.evaluation.bench import jsonable
 
     t0 = time.perf_counter()
+    provenance = _provenance(sys.argv[1:] if args.argv is None else args.argv)  # the code run
     result = compare.compare(
         args.dataset,
         args.profile,
@@ -929,7 +930,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     report = {
         "dataset": args.dataset,
         "profile": args.profile,
-        **_provenance(sys.argv[1:] if args.argv is None else args.argv),
+        **provenance,
         "wall_seconds": time.perf_counter() - t0,
         **result,
     }
