@@ -283,7 +283,7 @@ def test_bench_each_class_is_the_full_comparison(tiny, tmp_path, capsys):
     assert status == 0 and [(c["seed"], c["class"]) for c in rep["cells"]] == [(0, 0), (0, 1), (1, 0), (1, 1)]
     assert set(rep["summary"]) == {"original", "mnemonic", "suppress", "retrain"}
     assert rep["summary"]["suppress"]["E_F"]["n"] == 4 and set(rep["separation"]) == {
-        "mia_auc", "mia_entropy", "probe_first", "probe_last", "relearn_steps", "js_to_reference"}
+        "mia_auc", "mia_entropy", "probe_first", "probe_last", "probe_output", "relearn_steps", "js_to_reference"}
     for key in ("command", "package_version", "package_source_hash", "machine", "torch_version", "date"):
         assert rep[key], key
     assert "python -m mnemo_tutorial bench --dataset mnist" in rep["command"] and "--each-class" in rep["command"]

@@ -171,6 +171,9 @@ def test_separation_places_methods_by_paired_differences():
     summary = compare.summarize_cells(cells)
     assert summary["retrain"]["relearn_steps"]["mean"] == pytest.approx(13.5)
     assert summary["suppress"]["failed"] == 0 and summary["retrain"]["relearn_curve"] == [0.0, 1.0]
+    # probe_output: the last probed layer, also for rows written before that key existed
+    assert compare.audit_value({"probe": {"fc1": 1.0, "fc2": 7.0}}, "probe_output") == 7.0
+    assert compare.audit_value({"probe_output": 3.0, "probe": {"fc2": 7.0}}, "probe_output") == 3.0
     no_control = [cell(0, 0, {"original": {}, "retrain": {}})]
     assert compare.separation(no_control) == {}
 

@@ -30,6 +30,7 @@ __all__ = [
     "AUDIT_KEYS",
     "REPEAT_BELOW",
     "SUMMARY_METRICS",
+    "audit_value",
     "compare",
     "format_summary",
     "interval",
@@ -43,6 +44,7 @@ AUDIT_KEYS: dict[str, str] = {
     "mia_entropy": "membership inference, SSD's entropy attack (share called members)",
     "probe_first": "linear probe after the first layer (forget-class recall %)",
     "probe_last": "linear probe after the last hidden layer (forget-class recall %)",
+    "probe_output": "linear probe on the output layer's logits (forget-class recall %)",
     "relearn_steps": "fine-tuning steps until the class returns",
     "js_to_reference": "Jensen-Shannon divergence to the retrained model on the class",
 }
@@ -67,13 +69,22 @@ def interval(values: Sequence[float]) -> dict[str, float]:
     return {"mean": mean, "low": mean - half, "high": mean + half, "n": n}
 
 
+def audit_value(audits: dict[str, Any], key: str) -> float | None:
+    """Audit ``key`` of a row's ``audits``; ``probe_output`` is the probe on the last probed
+    layer (the output layer) also where the row predates that key."""
+    if key == "probe_output" and key not in audits and audits.get("probe"):
+        return float(list(audits["probe"].values())[-1])
+    value = audits.get(key)
+    return None if value is None else float(value)
+
+
 def _cell_values(cells: list[dict[str, Any]], name: str, key: str) -> list[float]:
     out = []
     for cell in cells:
         row = cell["original"] if name == "original" else cell["methods"].get(name)
         if row is None:
             continue
-        value = row.get(key) if key in SUMMARY_METRICS else row.get("audits", {}).get(key)
+        value = row.get(key) if key in SUMMARY_METRICS else audit_value(row.get("audits", {}), key)
         if value is not None:
             out.append(float(value))
     return out
@@ -108,7 +119,7 @@ def _paired(cells: list[dict[str, Any]], a: str, b: str, key: str) -> dict[str, 
     for cell in cells:
         rows = {"original": cell["original"], **cell["methods"]}
         if a in rows and b in rows:
-            va, vb = rows[a]["audits"].get(key), rows[b]["audits"].get(key)
+            va, vb = audit_value(rows[a]["audits"], key), audit_value(rows[b]["audits"], key)
             if va is not None and vb is not None:
                 diffs.append(float(va) - float(vb))
     return interval(diffs) if len(diffs) > 1 else None
@@ -325,6 +336,7 @@ _COLUMNS = (
     ("mia_auc", "MIA AUC", ".3f"),
     ("mia_entropy", "MIA ent", ".3f"),
     ("probe_last", "probe %", ".1f"),
+    ("probe_output", "probe out", ".1f"),
     ("relearn_steps", "relearn", ".1f"),
     ("js_to_reference", "JS", ".3f"),
 )

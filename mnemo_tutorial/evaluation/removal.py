@@ -340,6 +340,7 @@ def removal_audits(
 ) -> dict[str, Any]:
     """Every audit of this module on one model: ``probe`` ({layer: recall %}),
     ``probe_first`` / ``probe_last`` (the first layer and the last before the output layer),
+    ``probe_output`` (the output layer's logits),
     ``mia_entropy``, ``relearn_curve`` (forget accuracy per step), ``relearn_steps`` (steps to
     :data:`RELEARN_THRESHOLD`; ``relearn_steps`` + 1 capped at the budget when never, with
     ``relearned`` False) and ``js_to_reference`` (None without ``reference``)."""
@@ -352,6 +353,7 @@ def removal_audits(
         "probe": by_layer,
         "probe_first": hidden[0],
         "probe_last": hidden[-1],
+        "probe_output": probe["recall"][-1],
         "mia_entropy": entropy_mia(model, data, forget, mia_samples, mia_samples, seed=seed),
         "relearn_curve": curve["forget_acc"],
         "relearn_steps": reached if reached is not None else int(relearn_steps) + 1,
