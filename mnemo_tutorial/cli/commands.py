@@ -273,24 +273,6 @@ def _bench_options(p: argparse.ArgumentParser) -> None:
         help="class(es) to forget (default 0); with --each-class also 'all'",
     )
     p.add_argument(
-        "--each-class",
-        action="store_true",
-        help="the full comparison: forget each class of --forget alone, on the models of every "
-        "seed of --seeds, with every audit; writes one JSON with the mean and 95%% interval",
-    )
-    p.add_argument(
-        "--seeds",
-        type=_seed_list,
-        default=None,
-        help="training seeds of the full comparison, e.g. 0,1,2 (default: --seed)",
-    )
-    p.add_argument(
-        "--workers",
-        type=_int_at_least(1),
-        default=1,
-        help="processes running the comparison's cells, one torch thread each (default 1)",
-    )
-    p.add_argument(
         "--methods", default="all", help="comma list of methods to run, or all (default all)"
     )
     p.add_argument(
@@ -328,10 +310,33 @@ def _bench_options(p: argparse.ArgumentParser) -> None:
         default=None,
         help="samples per vectorised chunk in the Fisher timing (default: bench.DEFAULT_FIM_CHUNK)",
     )
+    _comparison_options(p)
+
+
+def _comparison_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--audits",
         action="store_true",
-        help="also run the membership-inference, linear-probe and relearn-time audits",
+        help="also run every audit: two membership-inference attacks, linear probes at every "
+        "layer, relearning, the distance to the retrained model",
+    )
+    p.add_argument(
+        "--each-class",
+        action="store_true",
+        help="the full comparison: forget each class of --forget alone, on the models of every "
+        "seed of --seeds, with every audit; writes one JSON with the mean and 95%% interval",
+    )
+    p.add_argument(
+        "--seeds",
+        type=_seed_list,
+        default=None,
+        help="training seeds of the full comparison, e.g. 0,1,2 (default: --seed)",
+    )
+    p.add_argument(
+        "--workers",
+        type=_int_at_least(1),
+        default=1,
+        help="processes running the comparison's cells, one torch thread each (default 1)",
     )
 
 
@@ -827,6 +832,16 @@ def default_bench_report(dataset: str, profile: str, seed: int, classes: Sequenc
     )
 
 
+def _print_fim(fim: dict[str, Any] | None) -> None:
+    if fim:
+        print(
+            f"diagonal Fisher on {fim['samples']:,} training samples: "
+            f"vectorised {fim['vectorised_seconds']:.2f} s "
+            f"(chunks of {fim['chunk']}), batch-size-1 loop {fim['loop_seconds']:.2f} s "
+            f"-> {fim['speedup']:.1f}x faster"
+        )
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """Every chosen method on one trained model; exit status 3 if a method failed its criterion.
     With ``--each-class``: the full comparison (:func:`cmd_compare`)."""
@@ -864,14 +879,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     print(_header(args, profile, data, report))
     print(f"forget {args.forget}, budget {args.budget}, {torch.get_num_threads()} threads")
     print(bench.format_table(result))
-    fim = report["fim"]
-    if fim:
-        print(
-            f"diagonal Fisher on {fim['samples']:,} training samples: "
-            f"vectorised {fim['vectorised_seconds']:.2f} s "
-            f"(chunks of {fim['chunk']}), batch-size-1 loop {fim['loop_seconds']:.2f} s "
-            f"-> {fim['speedup']:.1f}x faster"
-        )
+    _print_fim(report["fim"])
     if not args.report:
         args.report = str(default_bench_report(data.name, profile.name, args.seed, args.forget))
     _write(args, report)

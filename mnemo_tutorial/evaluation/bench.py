@@ -297,16 +297,8 @@ def benchmark(
     names = parse_methods(methods)
     if isinstance(repeats, bool) or int(repeats) < 1:
         raise ValueError(f"repeats must be a positive integer; got {repeats!r}")
-    task = UnlearnTask(
-        classes,
-        trained.codes,
-        data,
-        profile,
-        _settings(profile, forget_settings),
-        seed,
-        budget,
-        progress,
-    )
+    settings = _settings(profile, forget_settings)
+    task = UnlearnTask(classes, trained.codes, data, profile, settings, seed, budget, progress)
     out: dict[str, Any] = {
         "forget": classes,
         "seed": seed,

@@ -230,6 +230,16 @@ def entropy_mia(
     return float(clf.predict(x_f.reshape(-1, 1)).mean())
 
 
+def _check_curve_args(steps: int, forget_samples: int, retain_samples: int, lr: float) -> None:
+    if isinstance(steps, bool) or int(steps) < 1:
+        raise ValueError(f"steps must be a positive integer; got {steps!r}")
+    if int(forget_samples) < 1 or int(retain_samples) < 0 or not lr > 0:
+        raise ValueError(
+            "forget_samples must be >= 1, retain_samples >= 0 and lr > 0; "
+            f"got {forget_samples!r}, {retain_samples!r}, {lr!r}"
+        )
+
+
 def relearn_curve(
     model: nn.Module,
     data: ImageData,
@@ -252,13 +262,7 @@ def relearn_curve(
     remaining-class test samples, "steps_to_threshold": first step with forget accuracy >=
     RELEARN_THRESHOLD (None if never)}``. The input model is not modified."""
     classes = check_forget_classes(forget, data.num_classes)
-    if isinstance(steps, bool) or int(steps) < 1:
-        raise ValueError(f"steps must be a positive integer; got {steps!r}")
-    if int(forget_samples) < 1 or int(retain_samples) < 0 or not lr > 0:
-        raise ValueError(
-            "forget_samples must be >= 1, retain_samples >= 0 and lr > 0; "
-            f"got {forget_samples!r}, {retain_samples!r}, {lr!r}"
-        )
+    _check_curve_args(steps, forget_samples, retain_samples, lr)
     gen = torch.Generator().manual_seed(int(seed))
     f_tr, f_te = class_mask(data.y_train, classes), class_mask(data.y_test, classes)
     idx = torch.cat(
