@@ -16,7 +16,6 @@ repository's entropy attack, relearning curves and the distance to the retrained
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,12 +28,10 @@ from mnemo_tutorial.evaluation.metrics import (
     batched_eval,
     class_mask,
     membership_inference_auc,
-    predict,
     sample_indices,
 )
-from mnemo_tutorial.evaluation.removal import removal_audits
+from mnemo_tutorial.evaluation.removal import Relearner, removal_audits
 from mnemo_tutorial.training.data import ImageData
-from mnemo_tutorial.utils import module_device
 
 __all__ = [
     "audit",
@@ -186,10 +183,6 @@ def _check_relearn_args(
         raise ValueError(f"lr must be > 0; got {lr!r}")
 
 
-def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    return 100.0 * float((predict(model, x) == y.cpu()).float().mean())
-
-
 def relearn_time(
     model: nn.Module,
     data: ImageData,
@@ -221,30 +214,15 @@ def relearn_time(
     """
     classes = check_forget_classes(forget, data.num_classes)
     _check_relearn_args(threshold, max_steps, forget_samples, retain_samples, lr)
-    gen = torch.Generator().manual_seed(int(seed))
-    f_tr = class_mask(data.y_train, classes)
-    idx = torch.cat(
-        [
-            sample_indices(f_tr, int(forget_samples), gen),
-            sample_indices(~f_tr, int(retain_samples), gen),
-        ]
+    run = Relearner(
+        model, data, classes, forget_samples, retain_samples, lr, momentum, eval_samples, seed
     )
-    f_te = class_mask(data.y_test, classes)
-    ev, ev_r = sample_indices(f_te, eval_samples, gen), sample_indices(~f_te, eval_samples, gen)
-    work = copy.deepcopy(model)
-    dev = module_device(work)
-    x, y = data.x_train[idx].to(dev), data.y_train[idx].to(dev)
-    opt = torch.optim.SGD(work.parameters(), lr=lr, momentum=momentum)
-    acc, steps = _accuracy(work, data.x_test[ev], data.y_test[ev]), 0
+    acc, steps = run.forget_acc(), 0
     while acc < threshold and steps < int(max_steps):
-        work.train()
-        loss = nn.functional.cross_entropy(work(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        run.step()
         steps += 1
-        acc = _accuracy(work, data.x_test[ev], data.y_test[ev])
-    remain = _accuracy(work, data.x_test[ev_r], data.y_test[ev_r])
+        acc = run.forget_acc()
+    remain = run.remain_acc()
     return {
         "steps": int(steps),
         "relearned": acc >= threshold,

@@ -333,7 +333,7 @@ def summarize(
     classes): ``{method: {key: {"mean", "low", "high", "n"}, "failed": count}}``. The interval is
     Student's t for the mean (mean +- t_{0.975, n-1} * sd / sqrt(n)); with n = 1 low = high = mean.
     A key missing (None) in a run is left out of that key's values."""
-    from scipy.stats import t as student_t
+    from mnemo_tutorial.evaluation.compare import interval
 
     out: dict[str, dict[str, Any]] = {}
     names = list(dict.fromkeys(name for r in results for name in r["methods"]))
@@ -345,13 +345,7 @@ def summarize(
             if not values:
                 entry[key] = None
                 continue
-            mean, n = statistics.fmean(values), len(values)
-            half = (
-                float(student_t.ppf(0.975, n - 1)) * statistics.stdev(values) / math.sqrt(n)
-                if n > 1
-                else 0.0
-            )
-            entry[key] = {"mean": mean, "low": mean - half, "high": mean + half, "n": n}
+            entry[key] = interval(values)
         out[name] = entry
     return out
 

@@ -39,6 +39,7 @@ from mnemo_tutorial.utils import module_device
 
 __all__ = [
     "RELEARN_THRESHOLD",
+    "Relearner",
     "depth_probe",
     "divergence_to",
     "entropy_mia",
@@ -240,6 +241,63 @@ def _check_curve_args(steps: int, forget_samples: int, retain_samples: int, lr: 
         )
 
 
+class Relearner:
+    """The relearning set-up of Golatkar et al. (CVPR 2020), shared by
+    :func:`relearn_curve` and :func:`~mnemo_tutorial.evaluation.audits.relearn_time`: a copy
+    of ``model``, a fixed fine-tuning set of ``forget_samples`` training samples of the
+    forgotten classes plus ``retain_samples`` of the others, full-batch SGD (``lr``,
+    ``momentum``), and up to ``eval_samples`` held-out test samples of the forgotten and of
+    the remaining classes, all drawn from one generator seeded with ``seed`` (in that order).
+    The input model is not modified; the copy stays on its device."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        data: ImageData,
+        classes: Sequence[int],
+        forget_samples: int,
+        retain_samples: int,
+        lr: float,
+        momentum: float,
+        eval_samples: int | None,
+        seed: int,
+    ):
+        gen = torch.Generator().manual_seed(int(seed))
+        f_tr, f_te = class_mask(data.y_train, classes), class_mask(data.y_test, classes)
+        idx = torch.cat(
+            [
+                sample_indices(f_tr, int(forget_samples), gen),
+                sample_indices(~f_tr, int(retain_samples), gen),
+            ]
+        )
+        self.ev = sample_indices(f_te, eval_samples, gen)
+        self.ev_r = sample_indices(~f_te, eval_samples, gen)
+        self.data, self.work = data, copy.deepcopy(model)
+        dev = module_device(self.work)
+        self.x, self.y = data.x_train[idx].to(dev), data.y_train[idx].to(dev)
+        self.opt = torch.optim.SGD(self.work.parameters(), lr=lr, momentum=momentum)
+
+    def _accuracy(self, sel: torch.Tensor) -> float:
+        right = predict(self.work, self.data.x_test[sel]) == self.data.y_test[sel].cpu()
+        return 100.0 * float(right.float().mean())
+
+    def forget_acc(self) -> float:
+        """Accuracy (%) on the held-out samples of the forgotten classes."""
+        return self._accuracy(self.ev)
+
+    def remain_acc(self) -> float:
+        """Accuracy (%) on the held-out samples of the remaining classes."""
+        return self._accuracy(self.ev_r)
+
+    def step(self) -> None:
+        """One full-batch SGD step on the fine-tuning set."""
+        self.work.train()
+        loss = nn.functional.cross_entropy(self.work(self.x), self.y)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+
+
 def relearn_curve(
     model: nn.Module,
     data: ImageData,
@@ -252,48 +310,27 @@ def relearn_curve(
     eval_samples: int | None = 1000,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Relearning as a curve: ``steps`` full-batch SGD steps on a copy of ``model`` over a
-    fixed set of ``forget_samples`` training samples of the forgotten classes plus
-    ``retain_samples`` of the others (the set and the schedule of
-    :func:`~mnemo_tutorial.evaluation.audits.relearn_time`), recording the accuracy on up to
-    ``eval_samples`` forget-class test samples before the first step and after each.
+    """Relearning as a curve: ``steps`` steps of a :class:`Relearner` (the set and the
+    schedule of :func:`~mnemo_tutorial.evaluation.audits.relearn_time`), recording the
+    accuracy on up to ``eval_samples`` forget-class test samples before the first step and
+    after each.
 
     Returns ``{"forget_acc": [steps + 1 values], "remain_acc": final accuracy on as many
     remaining-class test samples, "steps_to_threshold": first step with forget accuracy >=
     RELEARN_THRESHOLD (None if never)}``. The input model is not modified."""
     classes = check_forget_classes(forget, data.num_classes)
     _check_curve_args(steps, forget_samples, retain_samples, lr)
-    gen = torch.Generator().manual_seed(int(seed))
-    f_tr, f_te = class_mask(data.y_train, classes), class_mask(data.y_test, classes)
-    idx = torch.cat(
-        [
-            sample_indices(f_tr, int(forget_samples), gen),
-            sample_indices(~f_tr, int(retain_samples), gen),
-        ]
+    run = Relearner(
+        model, data, classes, forget_samples, retain_samples, lr, momentum, eval_samples, seed
     )
-    ev, ev_r = sample_indices(f_te, eval_samples, gen), sample_indices(~f_te, eval_samples, gen)
-    work = copy.deepcopy(model)
-    dev = module_device(work)
-    x, y = data.x_train[idx].to(dev), data.y_train[idx].to(dev)
-    opt = torch.optim.SGD(work.parameters(), lr=lr, momentum=momentum)
-
-    def acc(sel: torch.Tensor) -> float:
-        return 100.0 * float(
-            (predict(work, data.x_test[sel]) == data.y_test[sel].cpu()).float().mean()
-        )
-
-    curve = [acc(ev)]
+    curve = [run.forget_acc()]
     for _ in range(int(steps)):
-        work.train()
-        loss = nn.functional.cross_entropy(work(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        curve.append(acc(ev))
+        run.step()
+        curve.append(run.forget_acc())
     reached = [i for i, a in enumerate(curve) if a >= RELEARN_THRESHOLD]
     return {
         "forget_acc": curve,
-        "remain_acc": acc(ev_r),
+        "remain_acc": run.remain_acc(),
         "steps_to_threshold": reached[0] if reached else None,
     }
 

@@ -27,6 +27,7 @@ from mnemo_tutorial.core.codes import MnemonicCodes
 from mnemo_tutorial.core.forget import ForgetFailed, ForgetResult, forget
 from mnemo_tutorial.core.settings import DEFAULT_MARGIN, DataFree, ForgetSettings
 from mnemo_tutorial.core.step import head_params
+from mnemo_tutorial.evaluation.metrics import batched_eval
 from mnemo_tutorial.methods.common import make_report
 
 __all__ = ["head_only", "margin_of", "suppress", "suppression_shift"]
@@ -37,14 +38,9 @@ def _code_tensor(codes: MnemonicCodes | torch.Tensor) -> torch.Tensor:
 
 
 def _logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The model's logits on x (eval mode, no gradients, CPU), in float64."""
     p = next(model.parameters())
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            return model(x.to(device=p.device, dtype=p.dtype)).double()
-    finally:
-        model.train(was_training)
+    return batched_eval(model, lambda xb: model(xb.to(p.dtype)).double(), x)
 
 
 def suppression_shift(
