@@ -2,7 +2,7 @@
 
     python assignments/build.py                  # all assignments
     python assignments/build.py fisher codes     # some of them
-    python assignments/build.py --sync-package-tests
+    python assignments/build.py --sync           # also rewrite the committed copies
 
 For each master notebook ``assignments/<name>.ipynb`` this
 
@@ -14,8 +14,11 @@ For each master notebook ``assignments/<name>.ipynb`` this
    that no cell raises and that every ``grader.check`` cell reports failing checks (the
    student has not answered anything yet, so a check that passes cannot be checking);
 3. compares the public checks with the copies shipped in the package
-   (``mnemo_tutorial/assignment_tests/<name>/``, which Colab installs with the package);
-   ``--sync-package-tests`` rewrites those copies instead.
+   (``mnemo_tutorial/assignment_tests/<name>/``, which Colab installs with the package), and
+   the student notebook with the copy committed as ``assignments/student/<name>.ipynb`` (the
+   notebook the Colab link of each assignment page opens at the release's tag; cell ids
+   numbered, so that the copy does not change from one build to the next); ``--sync``
+   (or ``--sync-package-tests``) rewrites those copies instead.
 
 Exit status 0 when everything holds, 1 otherwise, 2 for bad arguments.
 """
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import filecmp
+import json
 import os
 import shutil
 import subprocess
@@ -36,6 +40,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 DIST = HERE / "dist"
 PACKAGE_TESTS = REPO / "mnemo_tutorial" / "assignment_tests"
+STUDENT = HERE / "student"
 ASSIGNMENTS = ("fisher", "codes", "forgetting", "audits")
 CELL_TIMEOUT_S = 600
 
@@ -110,7 +115,33 @@ def compare_package_tests(name: str, out: Path, sync: bool) -> list[str]:
     if gen_files != ship_files or any(not filecmp.cmp(generated / f, shipped / f, shallow=False) for f in gen_files):
         return [
             f"{name}: the public checks shipped in {shipped.relative_to(REPO)} differ from the ones "
-            f"otter assign generates; run `python assignments/build.py --sync-package-tests`"
+            f"otter assign generates; run `python assignments/build.py --sync`"
+        ]
+    return []
+
+
+def committed_student_notebook(name: str, out: Path) -> str:
+    """The generated student notebook as it is committed: cell ids numbered, Jupyter's layout."""
+    nb = json.loads((out / "student" / f"{name}.ipynb").read_text(encoding="utf-8"))
+    for i, cell in enumerate(nb["cells"]):
+        cell["id"] = f"{name}-{i:02d}"
+    return json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def compare_student_notebook(name: str, out: Path, sync: bool) -> list[str]:
+    """The committed student notebook (what Colab opens) must equal the generated one."""
+    text = committed_student_notebook(name, out)
+    committed = STUDENT / f"{name}.ipynb"
+    if sync:
+        STUDENT.mkdir(exist_ok=True)
+        tmp = committed.with_name(f".{name}.ipynb.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(committed)
+        return []
+    if not committed.is_file() or committed.read_text(encoding="utf-8") != text:
+        return [
+            f"{name}: {committed.relative_to(REPO)} differs from the student notebook otter "
+            f"assign generates; run `python assignments/build.py --sync`"
         ]
     return []
 
@@ -118,8 +149,9 @@ def compare_package_tests(name: str, out: Path, sync: bool) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="*", help=f"assignments to build (default: all of {', '.join(ASSIGNMENTS)})")
-    parser.add_argument("--sync-package-tests", action="store_true",
-                        help="copy the generated public checks into mnemo_tutorial/assignment_tests/")
+    parser.add_argument("--sync", "--sync-package-tests", dest="sync", action="store_true",
+                        help="copy the generated public checks into mnemo_tutorial/assignment_tests/ "
+                        "and the student notebooks into assignments/student/")
     parser.add_argument("--skip-student-run", action="store_true",
                         help="do not execute the student notebooks (faster; CI does not use this)")
     args = parser.parse_args(argv)
@@ -139,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_student_run:
             problems += check_student_notebook(name, out)
             print(f"{name}: untouched student notebook executed {time.perf_counter() - t1:.0f} s", flush=True)
-        problems += compare_package_tests(name, out, args.sync_package_tests)
+        problems += compare_package_tests(name, out, args.sync)
+        problems += compare_student_notebook(name, out, args.sync)
     print(f"all: {time.perf_counter() - t_all:.0f} s; output in {DIST.relative_to(REPO)}/")
     for p in problems:
         print("PROBLEM:", p, file=sys.stderr)

@@ -12,7 +12,25 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "0.3.0"
+
+def _version() -> str:
+    """The installed distribution's version; pyproject.toml's when run from a checkout that
+    was never installed (its one source in either case)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mnemo_tutorial")
+    except PackageNotFoundError:
+        import re
+        from pathlib import Path
+
+        project = Path(__file__).resolve().parent.parent / "pyproject.toml"
+        text = project.read_text(encoding="utf-8") if project.is_file() else ""
+        found = re.search(r'^version\s*=\s*"([^"]+)"', text, flags=re.MULTILINE)
+        return found.group(1) if found else "0+unknown"
+
+
+__version__ = _version()
 
 _EXPORTS = {
     "core.codes": ("CodeMixDataset", "MnemonicCodes"),

@@ -2,7 +2,7 @@
 can do, against retraining without them, per seed of the MNIST ``quick`` profile.
 
     MNEMO_MIRROR=/path/to/mirror MNEMO_DATA=$(mktemp -d) OMP_NUM_THREADS=1 \\
-        python scripts/random_subset.py --seeds 0,1,2 --fraction 0.01 --report results/random-subset-mnist.json
+        python scripts/random_subset.py --seeds 0,1,2 --fraction 0.01 --report mnemo_tutorial/results/random-subset-mnist.json
 
 For each seed s, the subset is ``round(fraction * N)`` training samples drawn with
 ``torch.Generator().manual_seed(s)`` (a ``randperm``; the same generator then draws as many
@@ -416,7 +416,7 @@ def main(argv: list[str] | None = None, data=None) -> int:
     parser = argparse.ArgumentParser(description="Forget a random subset of MNIST: one-shot method against retraining.")
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated distinct non-negative integers")
     parser.add_argument("--fraction", default="0.01", help="share of the training samples to forget, in (0, 0.5]")
-    parser.add_argument("--report", default="results/random-subset-mnist.json", help="the JSON to write")
+    parser.add_argument("--report", default="mnemo_tutorial/results/random-subset-mnist.json", help="the JSON to write")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = parser.parse_args(argv)
     try:

@@ -1,7 +1,7 @@
 """Forgetting on models the package does not ship: five architectures trained with mnemonic
 codes through the public API, every class forgotten with ``forget``'s defaults.
 
-    python scripts/robustness.py --dataset mnist --out results/robustness_mnist.json
+    python scripts/robustness.py --dataset mnist --out mnemo_tutorial/results/robustness_mnist.json
     python scripts/robustness.py --dataset mnist --epochs 2 --train-samples 6000 --test-samples 2000
     python scripts/robustness.py --dataset cifar10 --archs bn_cnn,mixer --retrain
 
@@ -155,7 +155,8 @@ def split(data, train_samples: int, test_samples: int, seed: int):
     train = torch.randperm(len(data.y_train), generator=g)
     test = torch.randperm(len(data.y_test), generator=g)[:test_samples]
     part = ImageData(name=data.name, x_train=data.x_train[train[:train_samples]], y_train=data.y_train[train[:train_samples]],
-                     x_test=data.x_test[test], y_test=data.y_test[test], classes=list(data.classes), source=data.source)
+                     x_test=data.x_test[test], y_test=data.y_test[test], classes=list(data.classes), source=data.source,
+                     preprocessing=data.preprocessing)
     return part, train[train_samples:]
 
 
@@ -259,7 +260,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--verify-per-class", type=int, default=0,
                    help="pass forget verify= with this many unused training samples per class (0: no verify)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (1: comparable CPU times)")
-    p.add_argument("--out", default=None, help="JSON file (default results/robustness_<dataset>.json)")
+    p.add_argument("--out", default=None, help="JSON file (default mnemo_tutorial/results/robustness_<dataset>.json)")
     args = p.parse_args(argv)
     archs = [a.strip() for a in args.archs.split(",") if a.strip()]
     bad = [a for a in archs if a not in ARCHS] or ([] if archs else ["(none)"])
@@ -327,7 +328,7 @@ def main(argv: list[str] | None = None, data=None, log: Callable[[str], None] = 
     out["train_seconds"] = sum(res["train_seconds"] for res in out["results"].values())
     out["trained_this_run"] = [a for a, res in out["results"].items() if res["source"] == "trained"]
     suffix = ("" if args.step == "all" else f"_{args.step}") + (f"_verify{args.verify_per_class}" if verify else "")
-    path = Path(args.out or ROOT / "results" / f"robustness_{data.name}{suffix}.json")
+    path = Path(args.out or ROOT / "mnemo_tutorial" / "results" / f"robustness_{data.name}{suffix}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=1, default=str))
     log(f"wrote {path} ({out['wall_seconds']:.0f} s wall, {out['cpu_seconds']:.0f} s CPU; forgetting "

@@ -1,7 +1,7 @@
 """How the costs grow: forgetting one class and training one epoch, against the number of
 classes and against the number of parameters, measured in one run on this machine.
 
-    python scripts/scaling.py --out results/scaling.json --figure results/scaling.png
+    python scripts/scaling.py --out mnemo_tutorial/results/scaling.json --figure mnemo_tutorial/results/scaling.png
     python scripts/scaling.py --quick      # small sizes, for a smoke run (seconds)
 
 Synthetic data (the costs depend on shapes, not on what the images show): inputs of
@@ -348,7 +348,7 @@ def figure(result: dict, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Forgetting and training cost against classes and parameters.")
-    parser.add_argument("--out", default="results/scaling.json")
+    parser.add_argument("--out", default="mnemo_tutorial/results/scaling.json")
     parser.add_argument("--figure", default=None, help="log-log figure (PNG)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--train-samples", type=int, default=6000)

@@ -27,7 +27,7 @@ NOTEBOOKS = sorted((ROOT / "book").rglob("*.ipynb"))
 MAX_WIDTH = 88
 REMOVED = {"remove-cell", "remove-input"}
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-INSTALL = re.compile(r'REPOSITORY, VERSION = "([^"]+)", "([^"]+)"')
+INSTALL = re.compile(r'^VERSION = "([^"]+)"', re.MULTILINE)
 
 
 def _cells(nb: Path) -> list[dict]:
@@ -96,19 +96,19 @@ def test_the_check_finds_a_visible_assert(tmp_path: Path):
 
 
 @pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.name)
-def test_install_cell_matches_config_and_pyproject(nb: Path):
-    url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+def test_install_cell_installs_the_release_only_when_missing(nb: Path):
+    # the version itself is checked against pyproject.toml by tests/test_versions.py
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     first = next(c for c in _cells(nb) if c["cell_type"] == "code")
     src = _text(first["source"])
     found = INSTALL.search(src)
-    assert found, "the first code cell sets REPOSITORY, VERSION"
-    assert found.groups() == (url, version), (found.groups(), (url, version))
-    # installs only when missing, from that one place, at that version; never torch itself
+    assert found, "the first code cell sets VERSION"
+    assert found.group(1) == version, (found.group(1), version)
+    # installs only when missing, the released package at that version; never torch itself
     assert re.search(r"try:\s+import mnemo_tutorial\s+except ImportError:", src)
     pip = [line for line in src.splitlines() if "pip install" in line]
-    assert len(pip) == 1 and "{REPOSITORY}@v{VERSION}" in pip[0], pip
-    assert "torch" not in pip[0].replace("mnemo_tutorial", ""), "never reinstall torch"
+    assert len(pip) == 1 and '"mnemo-tutorial=={VERSION}"' in pip[0], pip
+    assert "torch" not in pip[0].replace("mnemo-tutorial", ""), "never reinstall torch"
 
 
 @pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.name)

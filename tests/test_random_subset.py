@@ -17,7 +17,7 @@ from mnemo_tutorial.training.profiles import Profile, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "random_subset.py"
-COMMITTED = ROOT / "results" / "random-subset-mnist.json"
+COMMITTED = ROOT / "mnemo_tutorial" / "results" / "random-subset-mnist.json"
 PROVENANCE = ("command", "package_version", "package_source_hash", "machine", "torch", "date")
 
 _spec = importlib.util.spec_from_file_location("random_subset", SCRIPT)

@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "scaling.py"
-COMMITTED = ROOT / "results" / "scaling.json"
+COMMITTED = ROOT / "mnemo_tutorial" / "results" / "scaling.json"
 POINT_KEYS = {"sweep", "classes", "hidden", "parameters", "forget_seconds", "forget_status", "fisher_seconds",
               "scan_seconds", "step_seconds", "candidates_evaluated", "train_epoch_seconds"}
 
@@ -84,7 +84,7 @@ def test_the_committed_results_cover_the_issue_ranges():
     full = _script().FULL
     check_result(result, full["classes"], full["hidden"])
     assert result["classes_ratio"]["classes"] == [10, 1000] and len(full["hidden"]) >= 4
-    assert (ROOT / "results" / "scaling.png").exists()
+    assert (ROOT / "mnemo_tutorial" / "results" / "scaling.png").exists()
     dist = result["distributed"]  # what the appendix quotes about several processes
     assert (dist["training"]["one_process"]["world_size"], dist["training"]["torchrun_2"]["world_size"]) == (1, 2)
     assert dist["training"]["torchrun_2"]["command"].startswith("torchrun --standalone --nproc_per_node=2 -m mnemo_tutorial train")

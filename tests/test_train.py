@@ -1,4 +1,5 @@
 import json
+import warnings
 import os
 import random
 import time
@@ -230,6 +231,42 @@ def test_a_shipped_model_is_used_when_there_is_no_cache(tmp_path, monkeypatch):
     assert cached.source == "cache"
 
 
+def test_the_key_names_the_data_set_not_the_copy_it_was_read_from():
+    import dataclasses
+
+    data, prof = tiny_data(), tiny_profile()
+    key = checkpoint_key(prof, 0, data)
+    # another source or other notes (a download instead of the mirror, another file format)
+    other_copy = dataclasses.replace(data, source="download", notes={"format": "another copy"})
+    assert checkpoint_key(prof, 0, other_copy) == key
+    # what the data set is: its classes, its split sizes, its preprocessing
+    for changed in (dataclasses.replace(data, classes=["a", "b", "c"]),
+                    dataclasses.replace(data, x_test=data.x_test[:20], y_test=data.y_test[:20]),
+                    dataclasses.replace(data, preprocessing="resized to 2x2"),
+                    dataclasses.replace(data, name="tiny2")):
+        assert checkpoint_key(prof, 0, changed) != key
+
+
+def test_a_shipped_model_is_measured_on_the_readers_data(tmp_path, monkeypatch):
+    monkeypatch.delenv("MNEMO_RETRAIN", raising=False)
+    data, prof = tiny_data(), tiny_profile()
+    shipped = _ship(tmp_path, monkeypatch, prof, data)
+    measured = float((shipped.model(data.x_test).argmax(1) == data.y_test).double().mean() * 100)
+    manifest = tmp_path / "shipped" / "manifest.json"
+    for recorded, warns in ((measured + 0.5, False), (measured - 3.0, True)):
+        entries = json.loads(manifest.read_text())
+        entries["models"][0]["test_accuracy"] = recorded
+        manifest.write_text(json.dumps(entries))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            got = train_or_load(prof, data, use_cache=False, progress=False)
+        said = [str(w.message) for w in caught if "copy of the test set" in str(w.message)]
+        assert got.recorded_accuracy == recorded and abs(got.measured_accuracy - measured) < 1e-9
+        assert bool(said) == warns, said
+        assert f"recorded {recorded:.2f} %, measured on this data {measured:.2f} %" in got.describe()
+    assert "+3.00 points" in said[0] and "MNEMO_RETRAIN" in said[0]
+
+
 def test_retrain_skips_cache_and_shipped_models(tmp_path, monkeypatch):
     data, prof = tiny_data(), tiny_profile()
     _ship(tmp_path, monkeypatch, prof, data)
@@ -328,7 +365,7 @@ def test_random_crop_flip_is_a_shifted_possibly_flipped_crop():
 def test_single_process_keys_are_unchanged():
     # the key of one process is the one shipped models were made with; the world size enters above 1
     data, prof = tiny_data(), tiny_profile()
-    assert checkpoint_key(prof, 1, data) == checkpoint_key(prof, 1, data, world_size=1) == "3a8be942bcb86ec8"
+    assert checkpoint_key(prof, 1, data) == checkpoint_key(prof, 1, data, world_size=1) == "18d265d05ccbb5b2"
     assert len({checkpoint_key(prof, 1, data, world_size=w) for w in (1, 2, 4)}) == 3
     with pytest.raises(ValueError, match="world_size"):
         checkpoint_key(prof, 1, data, world_size=0)

@@ -871,6 +871,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         "dataset": data.name,
         "profile": profile.name,
         "epochs": profile.epochs,
+        **_provenance(sys.argv[1:] if args.argv is None else args.argv),
         **_model_block(trained, device),
         "torch_threads": torch.get_num_threads(),
         **result,

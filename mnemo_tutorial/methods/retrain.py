@@ -130,7 +130,14 @@ def _retrain_details(
         "source": result.source,
         "key": key,
         "trained_on": result.trained_on,
-    }
+    } | (
+        {
+            "recorded_accuracy": result.recorded_accuracy,
+            "measured_accuracy": result.measured_accuracy,
+        }
+        if result.measured_accuracy is not None
+        else {}
+    )
 
 
 def retrain(
@@ -190,7 +197,9 @@ def retrain(
         if fresh
         else _stored_retrain(key, path, profile, data.num_classes, target, use_cache, pretrained)
     )
-    if result is None:
+    if result is not None:
+        result = checkpoints.check_shipped_accuracy(result, data)
+    else:
         result = _train_without(new, data, keep, codes, profile, seed, target, progress)
         result.key = key or ""
         if path is not None and use_cache:  # path is set exactly when key is

@@ -44,6 +44,7 @@ __all__ = [
     "cache_path",
     "checkpoint_key",
     "checkpoint_state",
+    "check_shipped_accuracy",
     "file_sha256",
     "initial_codes",
     "initial_model",
@@ -86,12 +87,14 @@ def initial_codes(profile: Profile, data: ImageData, seed: int = 0) -> MnemonicC
 
 def checkpoint_key(profile: Profile, seed: int, data: ImageData, world_size: int = 1) -> str:
     """16 hex digits of SHA-256 over the training settings (:meth:`Profile.key_dict`), the seed
-    and the data's fingerprint (name, size, shape, classes, notes).
+    and what the data set is (:meth:`ImageData.identity`: name, split sizes, input shape,
+    classes, preprocessing).
 
-    Forgetting and sweep settings are not part of it, and neither is the device or the
-    precision: a model trained on a GPU and one trained on a CPU with the same key are the
-    same recipe (their weights differ in the last bits). The number of training processes
-    is, when above 1 (the code mixing draws depend on it); one process has the key it always had.
+    Where the data was read from is not part of it (the offline mirror, a torchvision or
+    scikit-learn download: the same data set, the same key), and neither are forgetting and
+    sweep settings, the device or the precision: a model trained on a GPU and one trained on
+    a CPU with the same key are the same recipe (their weights differ in the last bits). The
+    number of training processes is, when above 1 (the code mixing draws depend on it).
     """
     if isinstance(world_size, bool) or not isinstance(world_size, int) or world_size < 1:
         raise ValueError(f"world_size must be a positive integer; got {world_size!r}")
@@ -99,11 +102,7 @@ def checkpoint_key(profile: Profile, seed: int, data: ImageData, world_size: int
         "format": CHECKPOINT_FORMAT,
         "profile": profile.key_dict(),
         "seed": int(seed),
-        "dataset": data.name,
-        "n_train": int(data.x_train.shape[0]),
-        "input_shape": list(data.input_shape),
-        "num_classes": data.num_classes,
-        "data_notes": data.notes,
+        "data": data.identity(),
     }
     if world_size > 1:
         payload["world_size"] = world_size
@@ -233,8 +232,39 @@ def load_pretrained(
                 stacklevel=2,
             )
             return None
-        return load_checkpoint(path, key, profile, num_classes, dev, "pretrained")
+        found = load_checkpoint(path, key, profile, num_classes, dev, "pretrained")
+        if found is not None and entry.get("test_accuracy") is not None:
+            found.recorded_accuracy = float(entry["test_accuracy"])
+        return found
     return None
+
+
+ACCURACY_TOLERANCE = 1.0  # points of test accuracy between a shipped model's record and here
+
+
+def check_shipped_accuracy(result: TrainResult, data: ImageData) -> TrainResult:
+    """For a shipped model (``result.source == "pretrained"``): measure its test accuracy on
+    ``data`` (the reader's copy of the data set), store it in ``result.measured_accuracy``
+    and warn when it differs from the recorded one by more than :data:`ACCURACY_TOLERANCE`
+    points (another copy of the data set: e.g. CIFAR-10's original release against the
+    JPEG copy the model was trained on). Other results are returned unchanged."""
+    if result.source != "pretrained" or result.recorded_accuracy is None:
+        return result
+    from mnemo_tutorial.evaluation.metrics import predict
+
+    preds = predict(result.model, data.x_test)
+    result.measured_accuracy = float((preds == data.y_test.cpu()).double().mean() * 100.0)
+    gap = result.measured_accuracy - result.recorded_accuracy
+    if abs(gap) > ACCURACY_TOLERANCE:
+        warnings.warn(
+            f"the shipped {data.name} model scores {result.measured_accuracy:.2f} % on this "
+            f"copy of the test set ({data.source}: {data.notes.get('format', 'no notes')}), "
+            f"{gap:+.2f} points from the {result.recorded_accuracy:.2f} % recorded when it "
+            "was trained; its results here will differ from the book's. Retrain it "
+            "(retrain=True or MNEMO_RETRAIN=1) for a model of this copy.",
+            stacklevel=3,
+        )
+    return result
 
 
 def cache_path(profile: Profile, data: ImageData, key: str, root: str | Path | None = None) -> Path:
@@ -335,7 +365,7 @@ def train_or_load(
     if not retrain:
         found = _stored_model(path, key, profile, data.num_classes, dev, use_cache, pretrained)
         if distributed.all_agree(found is not None):
-            return found  # type: ignore[return-value]
+            return check_shipped_accuracy(found, data)  # type: ignore[arg-type]
     result = _train_new(profile, data, seed, dev, augment, progress)
     result.key = key
     if use_cache:

@@ -3,7 +3,9 @@ every loader):
 
 1. the data root (``MNEMO_DATA``, default ``data/`` in the repository);
 2. an offline mirror named by ``MNEMO_MIRROR`` (copied into the root, checksums verified);
-3. a download with the ecosystem's own loader (torchvision, scikit-learn);
+3. a download with the ecosystem's own loader (torchvision, scikit-learn), from the official
+   hosts or, when ``MNEMO_DOWNLOAD_URL`` names one, from a mirror of them
+   (:func:`download_hosts`: a proxy, an institutional mirror, a local server in tests);
 4. otherwise a :class:`DataNotFoundError`: one line naming the files needed and where to put them.
 
 Files already in the data root are checked too, every time they are used: a file whose checksum
@@ -27,7 +29,8 @@ import hashlib
 import numbers
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,6 +45,7 @@ __all__ = [
     "CIFAR10_ORIGINAL_DIR",
     "CIFAR10_ORIGINAL_MD5",
     "DATASET_CLASSES",
+    "DOWNLOAD_LAYOUT",
     "FACES_ARCHIVE",
     "FACES_CLASSES",
     "FACES_DIR",
@@ -57,6 +61,8 @@ __all__ = [
     "ChecksumError",
     "data_root",
     "DataNotFoundError",
+    "download_hosts",
+    "download_url",
     "downloads_allowed",
     "file_digest",
     "ImageData",
@@ -100,6 +106,10 @@ class ImageData:
     classes: list[str]
     source: str = "root"
     notes: dict[str, str] = field(default_factory=dict)
+    # how every source's images are brought to these tensors (the same for every copy of the
+    # data set: part of its identity, unlike ``source`` and ``notes``, which say where the
+    # copy came from)
+    preprocessing: str = ""
 
     @property
     def num_classes(self) -> int:
@@ -118,6 +128,18 @@ class ImageData:
         from torch.utils.data import TensorDataset
 
         return TensorDataset(self.x_test, self.y_test)
+
+    def identity(self) -> dict[str, object]:
+        """What the data set is, whatever copy it was read from: name, split sizes, input
+        shape, class names and preprocessing (what checkpoint keys hash)."""
+        return {
+            "dataset": self.name,
+            "n_train": int(self.x_train.shape[0]),
+            "n_test": int(self.x_test.shape[0]),
+            "input_shape": list(self.input_shape),
+            "classes": list(self.classes),
+            "preprocessing": self.preprocessing,
+        }
 
     def sizes(self) -> str:
         return (
@@ -162,6 +184,54 @@ def mirror_root(mirror: str | os.PathLike | None = None) -> Path | None:
     if not path.is_absolute() and not path.exists() and (_repo_root() / path).exists():
         return _repo_root() / path  # a relative path given from the repository root
     return path
+
+
+DOWNLOAD_LAYOUT = {
+    "mnist": "mnist/train-images-idx3-ubyte.gz (and the three other MNIST .gz files)",
+    "cifar10": "cifar10/cifar-10-python.tar.gz",
+    "faces": "faces/olivettifaces.mat",
+}
+
+
+def download_url() -> str | None:
+    """``MNEMO_DOWNLOAD_URL`` without its trailing slash, or None when it is not set; a value
+    that is not an http(s) or file URL raises ValueError."""
+    url = os.environ.get("MNEMO_DOWNLOAD_URL", "").strip()
+    if not url:
+        return None
+    if not url.startswith(("http://", "https://", "file://")):
+        raise ValueError(
+            f"MNEMO_DOWNLOAD_URL must be an http://, https:// or file:// URL; got {url!r}"
+        )
+    return url.rstrip("/")
+
+
+@contextmanager
+def download_hosts(url: str | None = None) -> Iterator[None]:
+    """Point the ecosystem's downloaders at ``url`` (default :func:`download_url`) instead of
+    the official hosts, for the duration of the block; nothing changes when there is none.
+
+    The mirror holds the official files under :data:`DOWNLOAD_LAYOUT` (the same names,
+    checked against the same checksums as from the official hosts): ``<url>/mnist/`` for
+    torchvision's MNIST, ``<url>/cifar10/cifar-10-python.tar.gz`` for torchvision's CIFAR-10,
+    ``<url>/faces/olivettifaces.mat`` for scikit-learn's Olivetti faces."""
+    url = download_url() if url is None else url.rstrip("/")
+    if not url:
+        yield
+        return
+    import torchvision.datasets as tvd
+    from sklearn.datasets import _olivetti_faces as olivetti
+
+    saved = (tvd.MNIST.mirrors, tvd.CIFAR10.url, olivetti.FACES)
+    tvd.MNIST.mirrors = [f"{url}/mnist/"]
+    tvd.CIFAR10.url = f"{url}/cifar10/cifar-10-python.tar.gz"
+    olivetti.FACES = type(saved[2])(
+        filename=saved[2].filename, url=f"{url}/faces/olivettifaces.mat", checksum=saved[2].checksum
+    )
+    try:
+        yield
+    finally:
+        tvd.MNIST.mirrors, tvd.CIFAR10.url, olivetti.FACES = saved
 
 
 def downloads_allowed(download: bool | None) -> bool:
@@ -383,6 +453,9 @@ MNIST_MD5: dict[str, str] = {
 }
 
 
+MNIST_PREPROCESSING = "grey, 28x28, float32 in [0, 1]"
+
+
 def _mnist_loader(checksums: dict[str, str]) -> Callable[[Path, str], ImageData | None]:
     """Read the four IDX files of ``<root>/MNIST/raw`` (None when one is missing), each
     checked against its MD5 in ``checksums`` first (:func:`verify_root_file`)."""
@@ -408,6 +481,7 @@ def _mnist_loader(checksums: dict[str, str]) -> Callable[[Path, str], ImageData 
             y_test=labels["t10k"].long(),
             classes=list(MNIST_CLASSES),
             source=source,
+            preprocessing=MNIST_PREPROCESSING,
         )
 
     return load
@@ -439,8 +513,9 @@ def _torchvision_fetch(name: str) -> Callable[[Path], None]:
         import torchvision.datasets
 
         dataset = getattr(torchvision.datasets, name)
-        for train in (True, False):
-            dataset(str(root), train=train, download=True)
+        with download_hosts():
+            for train in (True, False):
+                dataset(str(root), train=train, download=True)
 
     return fetch
 
@@ -505,6 +580,7 @@ CIFAR10_ORIGINAL_MD5: dict[str, str] = {
     "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
     "test_batch": "40351d587109b95175f43aff81a1287e",
 }
+CIFAR10_PREPROCESSING = "RGB, 32x32, float32 in [0, 1], not normalised"
 # 2: the cache records the SHA-256 of the archive its JPEG tree came from, and of its tensors
 _CIFAR10_CACHE_FORMAT = 2
 _CIFAR10_TENSORS = ("x_train", "y_train", "x_test", "y_test")
@@ -642,6 +718,7 @@ def _cifar10_data(t: dict[str, torch.Tensor], source: str, fmt: str) -> ImageDat
         classes=list(CIFAR10_CLASSES),
         source=source,
         notes={"format": fmt},
+        preprocessing=CIFAR10_PREPROCESSING,
     )
 
 
@@ -747,6 +824,7 @@ def _faces_split(images: torch.Tensor, size: int, source: str, notes: dict[str, 
     import torch
 
     k = FACES_TRAIN_PER_PERSON
+    split = f"images 1-{k} of each person train, {k + 1}-{FACES_PER_PERSON} test"
     labels = torch.arange(FACES_PEOPLE, dtype=torch.int64)
     return ImageData(
         name="faces",
@@ -756,10 +834,8 @@ def _faces_split(images: torch.Tensor, size: int, source: str, notes: dict[str, 
         y_test=labels.repeat_interleave(FACES_PER_PERSON - k),
         classes=list(FACES_CLASSES),
         source=source,
-        notes={
-            **notes,
-            "split": f"images 1-{k} of each person train, {k + 1}-{FACES_PER_PERSON} test",
-        },
+        notes={**notes, "split": split},
+        preprocessing=f"grey, {size}x{size}, float32 in [0, 1]; {split}",
     )
 
 
@@ -837,9 +913,10 @@ def _faces_loader(size: int) -> Callable[[Path, str], ImageData | None]:
 def _faces_fetch(root: Path) -> None:
     from sklearn.datasets import fetch_olivetti_faces
 
-    fetch_olivetti_faces(
-        data_home=str(root / "scikit_learn_data"), shuffle=False, download_if_missing=True
-    )
+    with download_hosts():
+        fetch_olivetti_faces(
+            data_home=str(root / "scikit_learn_data"), shuffle=False, download_if_missing=True
+        )
 
 
 def load_faces(

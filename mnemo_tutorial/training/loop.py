@@ -63,6 +63,10 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
     checkpoint: Path | None = None
     world_size: int = 1
+    # a shipped model: its test accuracy recorded in the manifest, and the one measured on
+    # the data it was loaded for (None otherwise)
+    recorded_accuracy: float | None = None
+    measured_accuracy: float | None = None
 
     @property
     def from_cache(self) -> bool:
@@ -77,7 +81,13 @@ class TrainResult:
         if self.source == "trained":
             return trained
         what = "the pretrained model" if self.source == "pretrained" else "the cached model"
-        return f"loaded {what} (recorded: {trained})"
+        accuracy = ""
+        if self.recorded_accuracy is not None and self.measured_accuracy is not None:
+            accuracy = (
+                f"; test accuracy recorded {self.recorded_accuracy:.2f} %, "
+                f"measured on this data {self.measured_accuracy:.2f} %"
+            )
+        return f"loaded {what} (recorded: {trained}{accuracy})"
 
 
 # ---------------------------------------------------------------------------------------
