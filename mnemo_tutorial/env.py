@@ -21,6 +21,7 @@ __all__ = [
     "DEVICE_CHOICES",
     "RETRAIN_FALSE",
     "RETRAIN_TRUE",
+    "chapter_seed",
     "check_device_name",
     "cpu_model",
     "device_description",
@@ -90,6 +91,20 @@ def retrain_requested(value: str | None = None) -> bool:
         return False
     allowed = ", ".join(repr(v) for v in RETRAIN_TRUE + RETRAIN_FALSE[1:])
     raise ValueError(f"{source} must be one of {allowed} (or empty); got {raw!r}")
+
+
+def chapter_seed(value: str | None = None) -> int:
+    """The training seed the chapters use: ``value`` (or ``MNEMO_SEED``), a non-negative
+    integer; 0 when unset or empty (the seed of the shipped models). Another seed trains its
+    own models (and their codes) on first use; anything else is an error."""
+    raw = value if value is not None else os.environ.get("MNEMO_SEED", "")
+    text = str(raw).strip()
+    if not text:
+        return 0
+    if not text.isdigit():
+        source = "seed" if value is not None else "MNEMO_SEED"
+        raise ValueError(f"{source} must be a non-negative integer; got {raw!r}")
+    return int(text)
 
 
 @dataclass(frozen=True)

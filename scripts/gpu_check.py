@@ -14,6 +14,12 @@ standard`` run through the command line, once with the profile's step (the head,
 CIFAR-10) and once with the step on every layer as in the paper, from the same trained
 model. One JSON summary is written: per chapter passed/seconds/error, per sweep accuracy
 before, min E_F, min A_R, median forget ms, train seconds and the device name.
+
+With ``--readers-path`` the chapters also run as a reader runs them
+(``scripts/readers_path.py``: the wheel in a fresh environment, each chapter alone, the
+device chosen automatically, so CUDA here); on a machine without the package index, pass a
+wheelhouse with ``--find-links`` (``pip download -d wheels <the wheel> nbconvert ipykernel``
+made where the index is reachable) and the wheel with ``--wheel``.
 """
 from __future__ import annotations
 
@@ -132,6 +138,22 @@ def run_sweep(dataset: str, profile: str, params: str | None, workdir: Path) -> 
     return out
 
 
+def run_readers_path(args: argparse.Namespace, workdir: Path) -> dict:
+    """``scripts/readers_path.py`` on this machine's device; its report (or the error)."""
+    report = workdir / "readers-path.json"
+    cmd = [sys.executable, str(ROOT / "scripts" / "readers_path.py"), "--report", str(report)]
+    if args.wheel:
+        cmd += ["--wheel", args.wheel]
+    if args.find_links:
+        cmd += ["--find-links", args.find_links]
+    if args.chapters:
+        cmd += ["--chapters", *[c[:2] for c in args.chapters]]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if not report.exists():
+        return {"exit_code": done.returncode, "error": (done.stderr or done.stdout)[-2000:]}
+    return {"exit_code": done.returncode, **json.loads(report.read_text())}
+
+
 def summarise_sweep(report: dict) -> dict:
     """Accuracy before, min E_F, min A_R, median forget ms, failed classes, train seconds,
     model source and device, from the CLI's ``sweep`` report (keys ``before``, ``classes``,
@@ -157,6 +179,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="gpu-check.json", help="where the JSON summary goes")
     parser.add_argument("--chapters", nargs="*", default=None, help="chapter prefixes (default: all)")
     parser.add_argument("--skip-sweeps", action="store_true")
+    parser.add_argument("--readers-path", action="store_true",
+                        help="also run scripts/readers_path.py (the chapters from the wheel)")
+    parser.add_argument("--wheel", help="with --readers-path: the wheel to install")
+    parser.add_argument("--find-links", help="with --readers-path: a wheelhouse (no package index)")
     parser.add_argument("--allow-cpu", action="store_true", help="run without CUDA (tests the mechanics)")
     args = parser.parse_args(argv)
     import torch
@@ -183,9 +209,14 @@ def main(argv: list[str] | None = None) -> int:
             for dataset, profile, params in SWEEPS:
                 summary["sweeps"].append(run_sweep(dataset, profile, params, Path(tmp)))
                 print(json.dumps(summary["sweeps"][-1]))
+    if args.readers_path:
+        with tempfile.TemporaryDirectory() as tmp:
+            summary["readers_path"] = run_readers_path(args, Path(tmp))
+        print(json.dumps({k: v for k, v in summary["readers_path"].items() if k != "chapters"}))
     summary["seconds"] = round(time.perf_counter() - start, 1)
     summary["passed"] = all(c["passed"] for c in summary["chapters"]) and all(
-        s.get("exit_code") == 0 for s in summary["sweeps"])
+        s.get("exit_code") == 0 for s in summary["sweeps"]) and (
+        summary.get("readers_path", {}).get("exit_code", 0) == 0)
     out = Path(args.out)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(json.dumps(summary, indent=2))

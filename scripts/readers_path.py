@@ -5,7 +5,9 @@ any checkout, with the data arriving through the package's own download code.
     python scripts/readers_path.py --wheel dist/mnemo_tutorial-0.3.0-py3-none-any.whl \\
         --chapters 01 08 --report readers-path.json
     python scripts/readers_path.py --retrain            # every model trained on the spot
+    python scripts/readers_path.py --retrain --seed 1   # other models: MNEMO_SEED=1
     python scripts/readers_path.py --official-hosts     # real downloads (needs the internet)
+    python scripts/readers_path.py --find-links wheels/ # no package index: a wheelhouse
 
 What it does:
 
@@ -139,9 +141,9 @@ def torch_layer(layer: Path) -> list[str]:
     return sorted(seen)
 
 
-def make_venv(venv: Path, wheel: Path, layer: Path) -> Path:
-    """A fresh venv with ``layer`` on its path, the wheel and the notebook runner installed;
-    its python."""
+def make_venv(venv: Path, wheel: Path, layer: Path, find_links: Path | None = None) -> Path:
+    """A fresh venv with ``layer`` on its path, the wheel and the notebook runner installed
+    (from the package index, or only from the wheelhouse ``find_links``); its python."""
     run([sys.executable, "-m", "venv", str(venv)])
     python = venv / "bin" / "python"
     site = Path(
@@ -154,6 +156,8 @@ def make_venv(venv: Path, wheel: Path, layer: Path) -> Path:
     (site / f"{SITE_HOOK}.py").write_text(SITE_HOOK_SOURCE)
     (site / f"{SITE_HOOK}.pth").write_text(f"import {SITE_HOOK}\n")
     pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    if find_links is not None:
+        pip += ["--no-index", "--find-links", str(find_links)]
     run([*pip, str(wheel), *RUNNER])
     return python
 
@@ -274,7 +278,8 @@ def serve(directory: Path):
 # ---------------------------------------------------------------------------------------
 # The chapters
 # ---------------------------------------------------------------------------------------
-def reader_env(home: Path, url: str | None, checksums: Path | None, retrain: bool) -> dict[str, str]:
+def reader_env(home: Path, url: str | None, checksums: Path | None, retrain: bool,
+               seed: int = 0) -> dict[str, str]:
     """A reader's environment: a fresh home, the download hosts (None: the official ones),
     nothing of this checkout."""
     env = {k: v for k, v in os.environ.items()
@@ -284,6 +289,8 @@ def reader_env(home: Path, url: str | None, checksums: Path | None, retrain: boo
         env.update({"MNEMO_DOWNLOAD_URL": url, CHECKSUMS_ENV: str(checksums)})
     if retrain:
         env["MNEMO_RETRAIN"] = "1"
+    if seed:
+        env["MNEMO_SEED"] = str(seed)
     return env
 
 
@@ -319,8 +326,7 @@ def run_chapters(python: Path, selected: list[Path], work: Path, env: dict, time
     return records
 
 
-def write_report(path: Path, argv, wheel: Path, retrain: bool, setup: float, records: list,
-                 official_hosts: bool) -> None:
+def write_report(path: Path, argv, wheel: Path, args, setup: float, records: list) -> None:
     """The per-chapter records with what produced them, as JSON (temporary file, rename)."""
     import mnemo_tutorial
     from mnemo_tutorial.env import cpu_model, package_source_hash
@@ -330,8 +336,9 @@ def write_report(path: Path, argv, wheel: Path, retrain: bool, setup: float, rec
         "package_version": mnemo_tutorial.__version__,
         "package_source_hash": package_source_hash(),
         "wheel": wheel.name,
-        "retrain": retrain,
-        "hosts": "official" if official_hosts else "local server over files made from the mirror",
+        "retrain": args.retrain,
+        "seed": args.seed,
+        "hosts": "official" if args.official_hosts else "local server over files made from the mirror",
         "machine": cpu_model(),
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
@@ -350,11 +357,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wheel", type=Path, help="the wheel to install (default: build one)")
     parser.add_argument("--chapters", nargs="+", help="chapter numbers (default: all), e.g. 01 08")
     parser.add_argument("--retrain", action="store_true", help="MNEMO_RETRAIN=1: train every model")
+    parser.add_argument("--find-links", type=Path,
+                        help="install from this wheelhouse only (a machine without the package index)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="MNEMO_SEED: the chapters' training seed (default 0, the shipped models)")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per cell (default 1800)")
     parser.add_argument("--official-hosts", action="store_true",
                         help="download from the official hosts (no local server; needs the internet)")
     parser.add_argument("--report", type=Path, help="write the per-chapter records (JSON) here")
     args = parser.parse_args(argv)
+    if args.seed < 0:
+        parser.error(f"--seed must be a non-negative integer; got {args.seed}")
     selected = chapters(args.chapters)
     mirror = os.environ.get("MNEMO_MIRROR")
     if not args.official_hosts and (not mirror or not (Path(mirror) / "mnist").is_dir()):
@@ -362,12 +375,14 @@ def main(argv: list[str] | None = None) -> int:
                          "are made from it); or pass --official-hosts to download from the internet")
     if args.wheel is not None and not args.wheel.is_file():
         raise SystemExit(f"--wheel: {args.wheel} is not a file")
+    if args.find_links is not None and not args.find_links.is_dir():
+        raise SystemExit(f"--find-links: {args.find_links} is not a folder")
     with tempfile.TemporaryDirectory(prefix="readers-path-") as tmp:
         work = Path(tmp)
         t0 = time.perf_counter()
         wheel = args.wheel.resolve() if args.wheel else build_wheel(work / "dist")
         linked = torch_layer(work / "layer")
-        python = make_venv(work / "venv", wheel, work / "layer")
+        python = make_venv(work / "venv", wheel, work / "layer", args.find_links)
         checksums = None
         if not args.official_hosts:
             checksums = work / "checksums.json"
@@ -377,12 +392,12 @@ def main(argv: list[str] | None = None) -> int:
               f"hosts ready; {setup:.0f} s", flush=True)
         with contextlib.ExitStack() as stack:
             url = None if checksums is None else stack.enter_context(serve(work / "hosts"))
-            env = reader_env(work / "home", url, checksums, args.retrain)
+            env = reader_env(work / "home", url, checksums, args.retrain, args.seed)
             records = run_chapters(python, selected, work, env, args.timeout)
     total = sum(r["seconds"] for r in records)
     print(f"{sum(r['ok'] for r in records)}/{len(records)} chapters passed; {total:.0f} s in all")
     if args.report:
-        write_report(args.report, argv, wheel, args.retrain, setup, records, args.official_hosts)
+        write_report(args.report, argv, wheel, args, setup, records)
     return 0 if all(r["ok"] for r in records) else 1
 
 

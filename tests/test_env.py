@@ -13,6 +13,20 @@ def test_retrain_flag(monkeypatch, raw, expected):
     assert env.retrain_requested(raw) is expected
 
 
+def test_chapter_seed(monkeypatch):
+    monkeypatch.delenv("MNEMO_SEED", raising=False)
+    assert env.chapter_seed() == 0
+    for raw, seed in (("", 0), (" 1 ", 1), ("12", 12)):
+        monkeypatch.setenv("MNEMO_SEED", raw)
+        assert env.chapter_seed() == seed
+    for bad in ("-1", "one", "1.5"):
+        monkeypatch.setenv("MNEMO_SEED", bad)
+        with pytest.raises(ValueError, match=rf"^MNEMO_SEED must be a non-negative integer; got '{bad}'"):
+            env.chapter_seed()
+    with pytest.raises(ValueError, match="^seed must"):
+        env.chapter_seed("x")
+
+
 def test_retrain_flag_unset_and_bad(monkeypatch):
     monkeypatch.delenv("MNEMO_RETRAIN", raising=False)
     assert env.retrain_requested() is False

@@ -106,3 +106,32 @@ def test_refuses_to_run_without_cuda_unless_asked():
     done = subprocess.run([sys.executable, str(SCRIPT), "--out", "/dev/null"], capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 2 and "no CUDA device" in done.stderr
+
+
+def test_readers_path_step_passes_its_options_and_reads_the_report(tmp_path, monkeypatch):
+    import argparse
+    import subprocess as sp
+
+    gpu_check = _load()
+    seen = {}
+
+    def fake_run(cmd, capture_output, text):
+        seen["cmd"] = cmd
+        report = Path(cmd[cmd.index("--report") + 1])
+        report.write_text(json.dumps({"chapters": [{"chapter": "01_x.ipynb", "ok": True}]}))
+        return sp.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(gpu_check.subprocess, "run", fake_run)
+    args = argparse.Namespace(wheel="w.whl", find_links="wheels", chapters=["01_unl"])
+    out = gpu_check.run_readers_path(args, tmp_path)
+    assert out["exit_code"] == 0 and out["chapters"][0]["ok"]
+    cmd = seen["cmd"]
+    assert cmd[1].endswith("readers_path.py")
+    assert cmd[cmd.index("--wheel") + 1] == "w.whl" and cmd[cmd.index("--find-links") + 1] == "wheels"
+    assert cmd[cmd.index("--chapters") + 1:] == ["01"]
+
+    def failing_run(cmd, capture_output, text):
+        return sp.CompletedProcess(cmd, 1, "", "no wheelhouse")
+
+    monkeypatch.setattr(gpu_check.subprocess, "run", failing_run)
+    assert gpu_check.run_readers_path(args, tmp_path / "none") == {"exit_code": 1, "error": "no wheelhouse"}
