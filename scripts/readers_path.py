@@ -264,6 +264,12 @@ def serve(directory: Path):
         def log_message(self, *args) -> None:  # noqa: D102 - requests are not worth a line
             pass
 
+        def handle(self) -> None:  # a client that closes early (a probe) is not an error
+            try:
+                super().handle()
+            except (ConnectionResetError, BrokenPipeError):
+                pass
+
     handler = functools.partial(Quiet, directory=str(directory))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -278,13 +284,40 @@ def serve(directory: Path):
 # ---------------------------------------------------------------------------------------
 # The chapters
 # ---------------------------------------------------------------------------------------
+def _reader_path_variable() -> str:
+    """``PATH`` without the folders of the environment running this script (its jupyter and
+    python must not be found in place of the reader's venv's)."""
+    ours = {str(Path(sys.prefix) / "bin"), str(Path(sys.executable).parent)}
+    if os.environ.get("VIRTUAL_ENV"):
+        ours.add(str(Path(os.environ["VIRTUAL_ENV"]) / "bin"))
+    return os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p not in ours)
+
+
+def check_isolated(python: Path, env: dict) -> str:
+    """Where the reader's venv imports the package from and which jupyter it runs, checked to
+    be the venv's own (never this checkout or the environment running this script)."""
+    probe = ("import shutil, sys, mnemo_tutorial, mnemo_tutorial.training.data as d; "
+             "print(mnemo_tutorial.__file__); print(shutil.which('jupyter')); print(d.data_root())")
+    out = subprocess.run([str(python), "-c", probe], env=env, capture_output=True, text=True,
+                         cwd=env["HOME"])
+    if out.returncode != 0:
+        raise SystemExit(f"the reader's venv cannot import the package:\n{out.stderr[-2000:]}")
+    package, jupyter, root = out.stdout.split("\n")[:3]
+    venv = python.parent.parent
+    if not Path(package).is_relative_to(venv) or not Path(jupyter).is_relative_to(venv):
+        raise SystemExit(f"not isolated: the package {package} or jupyter {jupyter} is not the venv's")
+    if Path(root).is_relative_to(REPO):
+        raise SystemExit(f"not isolated: the data root {root} is inside the checkout")
+    return f"package {package}, jupyter {jupyter}, data root {root}"
+
+
 def reader_env(home: Path, url: str | None, checksums: Path | None, retrain: bool,
                seed: int = 0) -> dict[str, str]:
     """A reader's environment: a fresh home, the download hosts (None: the official ones),
     nothing of this checkout."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("MNEMO_", "PYTHON", "JUPYTER", "VIRTUAL_ENV"))}
-    env.update(HOME=str(home), MPLBACKEND="Agg")
+           if not k.startswith(("MNEMO_", "PYTHON", "JUPYTER", "VIRTUAL_ENV", "CONDA"))}
+    env.update(HOME=str(home), MPLBACKEND="Agg", PATH=_reader_path_variable())
     if url is not None and checksums is not None:
         env.update({"MNEMO_DOWNLOAD_URL": url, CHECKSUMS_ENV: str(checksums)})
     if retrain:
@@ -301,8 +334,9 @@ def run_chapter(python: Path, notebook: Path, work: Path, env: dict, timeout: in
     folder.mkdir()
     home.mkdir()
     shutil.copyfile(notebook, folder / notebook.name)
-    cmd = [str(python), "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
-           "--inplace", f"--ExecutePreprocessor.timeout={timeout}", notebook.name]
+    jupyter = python.parent / "jupyter"  # the venv's own, whose python3 kernel is the venv's
+    cmd = [str(jupyter), "nbconvert", "--to", "notebook", "--execute", "--inplace",
+           f"--ExecutePreprocessor.timeout={timeout}", notebook.name]
     t0 = time.perf_counter()
     done = subprocess.run(cmd, cwd=folder, env={**env, "HOME": str(home)},
                           capture_output=True, text=True)
@@ -393,6 +427,9 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.ExitStack() as stack:
             url = None if checksums is None else stack.enter_context(serve(work / "hosts"))
             env = reader_env(work / "home", url, checksums, args.retrain, args.seed)
+            env["PATH"] = os.pathsep.join([str(python.parent), env["PATH"]])
+            (work / "home").mkdir()
+            print(f"reader's venv: {check_isolated(python, env)}", flush=True)
             records = run_chapters(python, selected, work, env, args.timeout)
     total = sum(r["seconds"] for r in records)
     print(f"{sum(r['ok'] for r in records)}/{len(records)} chapters passed; {total:.0f} s in all")
