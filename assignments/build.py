@@ -6,10 +6,17 @@
 
 For each master notebook ``assignments/<name>.ipynb`` this
 
+0. for the assignments that read MNIST (``codes``, ``forgetting``, ``audits``), first puts its
+   four ``.gz`` files into ``assignments/mnist/`` (git-ignored), which their masters ship with
+   the autograder (``autograder_files``), so that grading never downloads: taken from
+   ``$MNEMO_MIRROR/mnist/`` when set, else from the data root's ``MNIST/raw/`` (fetched there
+   with ``load_mnist()`` when missing), each checked against its official MD5;
 1. runs ``otter assign`` into ``assignments/dist/<name>/`` (git-ignored): the student notebook
    and its public checks in ``student/``, the solution notebook, all checks (public and hidden)
-   and the Gradescope autograder zip in ``autograder/``. ``otter assign`` itself runs the
-   solution notebook against every check and fails if one does not pass;
+   and the Gradescope autograder zip in ``autograder/``. ``otter assign`` itself grades the
+   solution notebook with the autograder zip against every check and fails if one does not
+   pass; it runs offline (``MNEMO_OFFLINE=1``, no ``MNEMO_MIRROR``, an empty ``MNEMO_DATA``),
+   so the zip must carry the data its checks need;
 2. executes the untouched student notebook from top to bottom in a fresh kernel and requires
    that no cell raises and that every ``grader.check`` cell reports failing checks (the
    student has not answered anything yet, so a check that passes cannot be checking);
@@ -27,6 +34,8 @@ from __future__ import annotations
 
 import argparse
 import filecmp
+import gzip
+import hashlib
 import json
 import os
 import shutil
@@ -43,18 +52,119 @@ PACKAGE_TESTS = REPO / "mnemo_tutorial" / "assignment_tests"
 STUDENT = HERE / "student"
 ASSIGNMENTS = ("fisher", "codes", "forgetting", "audits")
 CELL_TIMEOUT_S = 600
+# MNIST for the autograders: the four files load_mnist() reads, gzipped, in assignments/mnist/
+# (the master notebooks of these assignments name the folder in `autograder_files`).
+MNIST_DIR = HERE / "mnist"
+MNIST_ASSIGNMENTS = ("codes", "forgetting", "audits")
+
+
+def _gunzip_md5(path: Path) -> str:
+    h = hashlib.md5()
+    with gzip.open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _intact(folder: Path) -> bool:
+    """Whether ``folder`` holds the four MNIST ``.gz`` files, each with its official MD5
+    (of the uncompressed file)."""
+    from mnemo_tutorial.training.data import MNIST_MD5
+
+    try:
+        return all(_gunzip_md5(folder / f"{n}.gz") == md5 for n, md5 in MNIST_MD5.items())
+    except (OSError, EOFError):  # missing or not gzip
+        return False
+
+
+def stage_mnist() -> str:
+    """Put the four MNIST ``.gz`` files into ``assignments/mnist/``; return where they came from.
+
+    From ``$MNEMO_MIRROR/mnist/`` when set (and complete), else from the data root's
+    ``MNIST/raw/`` (``MNEMO_DATA``, default ``data/`` in the checkout; the ``.gz`` files there,
+    or the uncompressed files gzipped), fetched there with ``load_mnist()`` (from the mirror or
+    by download, unless ``MNEMO_OFFLINE=1``) when missing. A folder already holding intact
+    copies is kept. Raises ``RuntimeError`` when MNIST is nowhere to be had."""
+    from mnemo_tutorial import load_mnist
+    from mnemo_tutorial.training.data import MNIST_MD5, data_root, mirror_root
+
+    if _intact(MNIST_DIR):
+        return f"{MNIST_DIR} (already there)"
+    mirror = mirror_root()
+
+    def raw_sources() -> list[Path] | None:
+        raw = data_root() / "MNIST" / "raw"
+        found = []
+        for n in MNIST_MD5:
+            for cand in (raw / f"{n}.gz", raw / n):
+                if cand.is_file():
+                    found.append(cand)
+                    break
+            else:
+                return None
+        return found
+
+    sources: list[Path] | None = None
+    if mirror is not None and all((mirror / "mnist" / f"{n}.gz").is_file() for n in MNIST_MD5):
+        sources = [mirror / "mnist" / f"{n}.gz" for n in MNIST_MD5]
+    if sources is None:
+        sources = raw_sources()
+    if sources is None:
+        try:
+            load_mnist()  # into the data root: from the mirror, or downloaded
+        except Exception as exc:
+            raise RuntimeError(
+                f"MNIST is needed for the autograders of {', '.join(MNIST_ASSIGNMENTS)} and was "
+                f"not found: set MNEMO_MIRROR to a folder with "
+                f"mnist/{{{','.join(MNIST_MD5)}}}.gz, or put the files into "
+                f"{data_root() / 'MNIST' / 'raw'} (load_mnist() said: {exc})"
+            ) from None
+        sources = raw_sources()
+        if sources is None:
+            raise RuntimeError(f"load_mnist() left no MNIST files in {data_root() / 'MNIST/raw'}")
+
+    tmp = Path(tempfile.mkdtemp(prefix=".mnist-", dir=MNIST_DIR.parent))
+    try:
+        for src in sources:
+            dest = tmp / (src.name if src.suffix == ".gz" else f"{src.name}.gz")
+            if src.suffix == ".gz":
+                shutil.copyfile(src, dest)
+            else:  # gzip the uncompressed IDX file (mtime 0: the same bytes on every build)
+                with open(src, "rb") as f, gzip.GzipFile(dest, "wb", compresslevel=6, mtime=0) as g:
+                    shutil.copyfileobj(f, g, 1 << 20)
+        if not _intact(tmp):
+            raise RuntimeError(
+                f"the MNIST files in {sources[0].parent} do not match their official MD5; "
+                f"replace them with intact copies"
+            )
+        tmp.chmod(0o755)
+        shutil.rmtree(MNIST_DIR, ignore_errors=True)
+        tmp.rename(MNIST_DIR)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return str(sources[0].parent)
+
+
+def grading_env(data_dir: Path) -> dict[str, str]:
+    """The environment of ``otter assign``: its grading of the solutions runs offline, with no
+    mirror and an empty data root, so it only passes when the autograder zip ships the data."""
+    env = dict(os.environ, MNEMO_OFFLINE="1", MNEMO_DATA=str(data_dir))
+    env.pop("MNEMO_MIRROR", None)
+    return env
 
 
 def run_assign(name: str) -> Path:
     """``otter assign`` for one master notebook, written atomically to ``dist/<name>``."""
     DIST.mkdir(exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=DIST))
+    data_dir = Path(tempfile.mkdtemp(prefix=f"mnemo-data-{name}-"))
     try:
         proc = subprocess.run(
             [sys.executable, "-m", "otter", "assign", str(HERE / f"{name}.ipynb"), str(tmp / "out")],
             cwd=HERE,
             capture_output=True,
             text=True,
+            env=grading_env(data_dir),
         )
         if proc.returncode != 0:
             sys.stderr.write(proc.stdout + proc.stderr)
@@ -66,6 +176,7 @@ def run_assign(name: str) -> Path:
         return final
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def check_student_notebook(name: str, out: Path) -> list[str]:
@@ -163,6 +274,14 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MPLBACKEND", "Agg")
     problems: list[str] = []
     t_all = time.perf_counter()
+    if any(n in MNIST_ASSIGNMENTS for n in names):
+        try:
+            source = stage_mnist()
+        except RuntimeError as exc:
+            print(f"PROBLEM: {exc}", file=sys.stderr)
+            return 1
+        print(f"MNIST for the autograders in {MNIST_DIR.relative_to(REPO)}/ from {source}: "
+              f"{time.perf_counter() - t_all:.0f} s", flush=True)
     for name in names:
         t0 = time.perf_counter()
         out = run_assign(name)

@@ -14,6 +14,8 @@ A check that cannot fail, or a question with fewer than two wrong implementation
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import subprocess
 import sys
 import textwrap
@@ -22,9 +24,18 @@ from pathlib import Path
 import nbformat
 import otter.test_files as otter_test_files
 import pytest
+import yaml
 
 ASSIGNMENTS_DIR = Path(__file__).resolve().parents[1] / "assignments"
 NAMES = ("fisher", "codes", "forgetting", "audits")
+
+
+def load_build():
+    """``assignments/build.py`` as a module."""
+    spec = importlib.util.spec_from_file_location("assignments_build", ASSIGNMENTS_DIR / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 # {assignment: {question: {description: code that rebinds the answer in the solution namespace}}}
 WRONG: dict[str, dict[str, dict[str, str]]] = {
@@ -445,6 +456,7 @@ def generated(tmp_path_factory) -> dict[str, Path]:
     """`otter assign` of every master notebook (without re-running the solutions: done below)."""
     out = {}
     root = tmp_path_factory.mktemp("assign")
+    load_build().stage_mnist()  # assignments/mnist/, which the MNIST assignments ship with the autograder
     for name in NAMES:
         dest = root / name
         proc = subprocess.run(
@@ -549,3 +561,43 @@ def test_q5_public_check_grades_the_test_split_not_forgets_own_criterion():
     test_file.run(dict(choose_lambdas=choose_lambdas, model=model, codes=codes, x_test=x_test, y_test=y_test))
     results = test_file.test_case_results
     assert results and all(r.passed for r in results), [r.message for r in results]
+
+
+def _master(name: str) -> tuple[dict, list[dict]]:
+    """The ASSIGNMENT CONFIG of a master notebook and its code cells."""
+    nb = json.loads((ASSIGNMENTS_DIR / f"{name}.ipynb").read_text(encoding="utf-8"))
+    config = yaml.safe_load("".join(nb["cells"][0]["source"]).replace("# ASSIGNMENT CONFIG", "", 1))
+    return config, [c for c in nb["cells"] if c["cell_type"] == "code"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_mnist_assignments_ship_mnist_with_the_autograder(name):
+    """Grading runs the whole notebook: the assignments that read MNIST ship it in the
+    autograder zip (``autograder_files``, staged by build.py), only there, and their setup cell
+    points the package's mirror at it before loading, so that grading downloads nothing."""
+    build = load_build()
+    config, code = _master(name)
+    uses_mnist = any("load_mnist(" in "".join(c["source"]) for c in code)
+    assert uses_mnist == (name in build.MNIST_ASSIGNMENTS), f"{name}: MNIST_ASSIGNMENTS in build.py"
+    assert build.MNIST_DIR == ASSIGNMENTS_DIR / "mnist"
+    shipped = config.get("autograder_files", [])
+    assert ("mnist" in shipped) == uses_mnist, f"{name}: autograder_files {shipped}"
+    for_students = config.get("files", []) + config.get("student_files", [])
+    assert "mnist" not in for_students, "MNIST goes to the autograder only"
+    if uses_mnist:
+        setup = "".join(next(c for c in code if "load_mnist(" in "".join(c["source"]))["source"])
+        points = setup.index('os.environ["MNEMO_MIRROR"] = os.getcwd()')
+        assert points < setup.index("data = load_mnist()")
+        assert 'if not os.environ.get("MNEMO_MIRROR")' in setup
+        assert 'glob.glob("mnist/*-ubyte.gz")' in setup
+
+
+def test_stage_mnist_fails_clearly_without_data(tmp_path, monkeypatch):
+    build = load_build()
+    monkeypatch.setattr(build, "MNIST_DIR", tmp_path / "mnist")
+    monkeypatch.delenv("MNEMO_MIRROR", raising=False)
+    monkeypatch.setenv("MNEMO_DATA", str(tmp_path / "empty"))
+    monkeypatch.setenv("MNEMO_OFFLINE", "1")
+    with pytest.raises(RuntimeError, match="MNIST is needed for the autograders.*MNEMO_MIRROR"):
+        build.stage_mnist()
+    assert not (tmp_path / "mnist").exists()
