@@ -17,9 +17,11 @@ For each master notebook ``assignments/<name>.ipynb`` this
    solution notebook with the autograder zip against every check and fails if one does not
    pass; it runs offline (``MNEMO_OFFLINE=1``, no ``MNEMO_MIRROR``, an empty ``MNEMO_DATA``),
    so the zip must carry the data its checks need;
-2. executes the untouched student notebook from top to bottom in a fresh kernel and requires
-   that no cell raises and that every ``grader.check`` cell reports failing checks (the
-   student has not answered anything yet, so a check that passes cannot be checking);
+2. executes the untouched student notebook from top to bottom in a fresh kernel, in a temporary
+   copy of ``student/`` (so that the folder handed to students holds no grading log or export),
+   and requires that no cell raises and that every ``grader.check`` cell reports failing checks
+   that say "not implemented yet", with no error raised inside a check (the student has not
+   answered anything yet, so a check that passes cannot be checking);
 3. compares the public checks with the copies shipped in the package
    (``mnemo_tutorial/assignment_tests/<name>/``, which Colab installs with the package), and
    the student notebook with the copy committed as ``assignments/student/<name>.ipynb`` (the
@@ -50,12 +52,12 @@ REPO = HERE.parent
 DIST = HERE / "dist"
 PACKAGE_TESTS = REPO / "mnemo_tutorial" / "assignment_tests"
 STUDENT = HERE / "student"
-ASSIGNMENTS = ("fisher", "codes", "forgetting", "audits")
+ASSIGNMENTS = ("fisher", "codes", "forgetting", "audits", "removal")
 CELL_TIMEOUT_S = 600
 # MNIST for the autograders: the four files load_mnist() reads, gzipped, in assignments/mnist/
 # (the master notebooks of these assignments name the folder in `autograder_files`).
 MNIST_DIR = HERE / "mnist"
-MNIST_ASSIGNMENTS = ("codes", "forgetting", "audits")
+MNIST_ASSIGNMENTS = ("codes", "forgetting", "audits", "removal")
 
 
 def _gunzip_md5(path: Path) -> str:
@@ -179,21 +181,14 @@ def run_assign(name: str) -> Path:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
-def check_student_notebook(name: str, out: Path) -> list[str]:
-    """Execute the untouched student notebook; return the problems found (empty: all good)."""
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
+# What an error inside a check looks like: the check crashed on the stub instead of saying the
+# question is unanswered.
+CRASH_MARKERS = ("TypeError", "AttributeError", "NameError", "IndexError", "KeyError", "ValueError")
 
-    student_dir = out / "student"
-    nb = nbformat.read(student_dir / f"{name}.ipynb", as_version=4)
-    client = NotebookClient(
-        nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(student_dir)}}
-    )
-    try:
-        client.execute()
-    except CellExecutionError as e:
-        return [f"{name}: the untouched student notebook raised an error:\n{e}"]
+
+def check_outputs(name: str, nb) -> list[str]:
+    """Every ``grader.check`` cell of the executed untouched notebook reports a failure that says
+    "not implemented yet", and none shows an error raised inside the check."""
     problems = []
     checks = 0
     for cell in nb.cells:
@@ -203,11 +198,38 @@ def check_student_notebook(name: str, out: Path) -> list[str]:
         text = ""
         for o in cell.get("outputs", []):
             text += "".join(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
+        where = f"{name}: `{cell.source.strip()}`"
         if "failed" not in text or "All test cases passed" in text:
-            problems.append(f"{name}: `{cell.source.strip()}` did not report a failure for an unanswered question")
+            problems.append(f"{where} did not report a failure for an unanswered question")
+        elif "not implemented yet" not in text:
+            problems.append(f"{where} does not say 'not implemented yet' for the untouched stub")
+        crashed = [m for m in CRASH_MARKERS if m in text]
+        if crashed:
+            problems.append(f"{where}: an error inside the check ({', '.join(crashed)}) on the stub")
     if checks == 0:
         problems.append(f"{name}: no grader.check cells in the student notebook")
     return problems
+
+
+def check_student_notebook(name: str, out: Path) -> list[str]:
+    """Execute the untouched student notebook in a temporary copy of ``student/`` (the folder
+    students get stays free of grading logs and exports); return the problems found."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    with tempfile.TemporaryDirectory(prefix=f"student-{name}-") as tmp:
+        work = Path(tmp) / "student"
+        shutil.copytree(out / "student", work)
+        nb = nbformat.read(work / f"{name}.ipynb", as_version=4)
+        client = NotebookClient(
+            nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(work)}}
+        )
+        try:
+            client.execute()
+        except CellExecutionError as e:
+            return [f"{name}: the untouched student notebook raised an error:\n{e}"]
+    return check_outputs(name, nb)
 
 
 def compare_package_tests(name: str, out: Path, sync: bool) -> list[str]:
