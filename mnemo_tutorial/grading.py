@@ -4,7 +4,7 @@ A hidden check must tell "wrote it" from "called the package": while a student's
 runs inside :func:`package_blocked`, every function of ``mnemo_tutorial`` (and any method named
 in ``also``) is replaced by a stub that raises :class:`CalledThePackage`, wherever the student
 could reach it: the package's modules and the student's own namespace. The check computes its
-reference with the package before (or after) the block.
+reference with the package before (or after) the block::
 
     ref = per_sample_sq_grads(m, x, y)
     with package_blocked(sq_grads_loop):
@@ -93,6 +93,14 @@ def _package_modules() -> list[tuple[str, Any]]:
     ]
 
 
+def _load_lazy_exports() -> None:
+    """Resolve the package's lazily exported names now, so that a lookup inside the block cannot
+    cache a stub on the package (``mnemo_tutorial.__getattr__`` stores what it found)."""
+    package = sys.modules.get(PACKAGE)
+    for name in getattr(package, "__all__", ()):
+        getattr(package, name)
+
+
 @contextmanager
 def package_blocked(
     fn: Callable[..., Any], also: Iterable[str] = (), allow: Iterable[str] = ()
@@ -126,6 +134,7 @@ def package_blocked(
             return _opener(obj, gate)
         return _stub(who, name, obj, gate)
 
+    _load_lazy_exports()
     try:
         for _, module in _package_modules():
             for attr, obj in list(vars(module).items()):

@@ -27,7 +27,7 @@ import pytest
 import yaml
 
 ASSIGNMENTS_DIR = Path(__file__).resolve().parents[1] / "assignments"
-NAMES = ("fisher", "codes", "forgetting", "audits")
+NAMES = ("fisher", "codes", "forgetting", "audits", "removal")
 
 
 def load_build():
@@ -105,6 +105,19 @@ def run_checks(name: str, question: str, generated: dict[str, Path], env: dict):
     test_file = otter_test_files.ExceptionTestFile.from_file(str(path))
     test_file.run(env)
     return [(r.test_case.name, r.test_case.hidden, r.passed) for r in test_file.test_case_results]
+
+
+def test_one_list_of_assignments():
+    """The build, the version sync and these tests know the same assignments: the masters."""
+    import importlib
+
+    masters = {p.stem for p in ASSIGNMENTS_DIR.glob("*.ipynb")}
+    assert set(NAMES) == masters == set(load_build().ASSIGNMENTS)
+    sys.path.insert(0, str(ASSIGNMENTS_DIR.parent / "scripts"))
+    try:
+        assert set(importlib.import_module("sync_version").ASSIGNMENTS) == masters
+    finally:
+        sys.path.pop(0)
 
 
 def test_every_question_has_public_and_hidden_checks(generated):
@@ -210,3 +223,66 @@ def test_stage_mnist_fails_clearly_without_data(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="MNIST is needed for the autograders.*MNEMO_MIRROR"):
         build.stage_mnist()
     assert not (tmp_path / "mnist").exists()
+
+
+def _questions(name: str) -> list[dict]:
+    """The BEGIN QUESTION blocks of a master notebook, parsed (name, points, manual, ...)."""
+    nb = json.loads((ASSIGNMENTS_DIR / f"{name}.ipynb").read_text(encoding="utf-8"))
+    out = []
+    for cell in nb["cells"]:
+        src = "".join(cell["source"])
+        if cell["cell_type"] == "raw" and src.startswith("# BEGIN QUESTION"):
+            out.append(yaml.safe_load(src.replace("# BEGIN QUESTION", "", 1)))
+    return out
+
+
+def test_enough_graded_questions_and_every_written_part_is_graded():
+    """>= 25 graded questions over five assignments; each assignment grades at least one
+    written answer by hand (``manual: true``) and gives it points."""
+    total = 0
+    for name in NAMES:
+        questions = _questions(name)
+        manual = [q for q in questions if q.get("manual")]
+        assert manual, f"{name}: no written answer is graded (otter manual: true)"
+        assert all(q.get("points") for q in questions), f"{name}: a question without points"
+        total += len(questions)
+    assert total >= 25, f"{total} graded questions"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_manual_questions_carry_a_rubric_the_students_do_not_see(name, generated):
+    """Every hand-graded question has a rubric in the solution notebook (the autograder's copy)
+    and none in the student notebook."""
+    manual = [q["name"] for q in _questions(name) if q.get("manual")]
+    solution = (generated[name] / "autograder" / f"{name}.ipynb").read_text(encoding="utf-8")
+    student = (generated[name] / "student" / f"{name}.ipynb").read_text(encoding="utf-8")
+    assert solution.lower().count("rubric") >= len(manual), f"{name}: a manual question without a rubric"
+    assert "rubric" not in student.lower(), f"{name}: the rubric is visible to students"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_hidden_assertions_explain_themselves_to_the_instructor(name, generated):
+    """Every ``assert`` in a hidden test case has a message (read in otter's results)."""
+    import ast
+
+    bare = []
+    for path in sorted((generated[name] / "autograder" / "tests").glob("q*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for fn in tree.body:
+            if not isinstance(fn, ast.FunctionDef):
+                continue
+            hidden = any(
+                isinstance(d, ast.Call) and any(k.arg == "hidden" and getattr(k.value, "value", False) for k in d.keywords)
+                for d in fn.decorator_list
+            )
+            if hidden:
+                bare += [f"{path.stem}:{fn.name}:{a.lineno}" for a in ast.walk(fn) if isinstance(a, ast.Assert) and a.msg is None]
+    assert not bare, f"{name}: hidden assertions without a message: {bare}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_wrong_answers_include_two_of_our_own_per_question(name):
+    """The review's wrong answers (labelled 'review: ') plus at least two more per question."""
+    for question, answers in WRONG[name].items():
+        own = [label for label in answers if not label.startswith("review:")]
+        assert len(own) >= 2, f"{name} {question}: {len(own)} wrong answers beyond the review's"

@@ -82,3 +82,19 @@ def test_methods_named_in_also_and_allowed_functions():
     with pytest.raises(TypeError, match="fn"):
         with package_blocked(None):
             pass
+
+
+def test_a_lazy_export_first_imported_inside_the_block_is_not_left_blocked():
+    import mnemo_tutorial
+
+    def imports_lazily():
+        from mnemo_tutorial import evaluate
+
+        return evaluate
+
+    mnemo_tutorial.__dict__.pop("evaluate", None)  # as if never looked up before
+    with package_blocked(imports_lazily):
+        imports_lazily()
+    from mnemo_tutorial.evaluation.metrics import evaluate
+
+    assert mnemo_tutorial.evaluate is evaluate

@@ -14,8 +14,10 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure, SubFigure
+from matplotlib.patches import FancyBboxPatch
 
 __all__ = [
+    "method_diagram",
     "plot_codes",
     "plot_confusion",
     "plot_confusion_pair",
@@ -514,6 +516,168 @@ def plot_sweep(
             }[metric]
         )
         ax.legend(fontsize=8, loc="lower left")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+# (x, y, width, height, title, body lines) of the boxes in method_diagram, in data units
+_DIAGRAM_BOXES: dict[str, tuple[float, float, float, float, str, tuple[str, ...]]] = {
+    "train": (
+        0.2,
+        3.3,
+        3.6,
+        1.7,
+        "Training with mnemonic codes",
+        (
+            r"one random code $\xi_c$ per class",
+            r"each sample swapped for its class's",
+            r"code with probability $t_\mathrm{mix}$",
+        ),
+    ),
+    "model": (
+        4.6,
+        3.3,
+        3.4,
+        1.7,
+        "Trained model",
+        (
+            r"weights $w$, classes $1, \ldots, C$",
+            r"the codes $\xi_1, \ldots, \xi_C$",
+            "are stored with it",
+        ),
+    ),
+    "forgotten": (
+        9.05,
+        3.3,
+        2.75,
+        1.7,
+        "Forgotten model",
+        (r"forget class(es) $F$", "no training data read", "one step, no training"),
+    ),
+    "fisher": (
+        0.2,
+        0.55,
+        2.75,
+        1.8,
+        "Fisher of the codes",
+        (
+            r"$g_c = (\partial L(\xi_c, c) / \partial w)^2$",
+            "normalised to sum 1",
+            r"$f_F$: mean over forgotten $c$",
+            r"$f_R$: mean over the others",
+        ),
+    ),
+    "ratio": (
+        3.15,
+        0.55,
+        2.75,
+        1.8,
+        "Sensitivity ratio",
+        (
+            r"$\eta_i = f_{F,i} \,/\, (f_{R,i} + 10^{-16})$",
+            "large: weight matters for",
+            "the forgotten class only",
+        ),
+    ),
+    "alpha": (
+        6.1,
+        0.55,
+        2.75,
+        1.8,
+        "Step size per tensor $l$",
+        (
+            r"$\alpha_l = \min(\lambda_1,\ \lambda_2 / \max_{i \in l}\, \eta_i)$",
+            r"$(\lambda_1, \lambda_2)$: fixed (paper)",
+            "or chosen on the codes",
+        ),
+    ),
+    "step": (
+        9.05,
+        0.55,
+        2.75,
+        1.8,
+        "One step",
+        (
+            r"$w_i \leftarrow w_i + s\,\alpha_l\,\eta_i$",
+            r"sign $s \in \{+1, -1\}$: the one",
+            "that does better on the codes",
+        ),
+    ),
+}
+# arrows between boxes: (from, to, start side, end side)
+_DIAGRAM_ARROWS = (
+    ("train", "model", "right", "left"),
+    ("model", "fisher", "bottom", "top"),
+    ("fisher", "ratio", "right", "left"),
+    ("ratio", "alpha", "right", "left"),
+    ("alpha", "step", "right", "left"),
+    ("step", "forgotten", "top", "bottom"),
+)
+
+
+def _box_anchor(name: str, side: str) -> tuple[float, float]:
+    """The middle of one side ("left", "right", "top", "bottom") of a box of the diagram."""
+    x, y, w, h, _, _ = _DIAGRAM_BOXES[name]
+    return {
+        "left": (x, y + h / 2),
+        "right": (x + w, y + h / 2),
+        "top": (x + w / 2, y + h),
+        "bottom": (x + w / 2, y),
+    }[side]
+
+
+def _draw_box(ax: Axes, name: str) -> None:
+    """One box of the method diagram: a rounded rectangle, its bold title and its lines."""
+    x, y, w, h, head, lines = _DIAGRAM_BOXES[name]
+    colours = {"train": "#dbe9f6", "model": "#dbe9f6", "forgotten": "#fde0c5"}
+    box = FancyBboxPatch(
+        (x, y),
+        w,
+        h,
+        boxstyle="round,pad=0.02,rounding_size=0.12",
+        facecolor=colours.get(name, "#e5f5e0"),
+        edgecolor="0.3",
+    )
+    ax.add_patch(box)
+    ax.text(x + w / 2, y + h - 0.22, head, ha="center", va="top", fontsize=10.5, weight="bold")
+    body = "\n".join(lines)
+    ax.text(x + w / 2, y + h - 0.62, body, ha="center", va="top", fontsize=9, linespacing=1.5)
+
+
+def method_diagram(title: str = "One-shot unlearning with mnemonic codes") -> Figure:
+    """The method as boxes and arrows: training with mnemonic codes mixed into the batches, the
+    trained model with its stored codes, the Fisher of the codes (forgotten classes f_F,
+    remaining classes f_R, each code's squared gradients normalised to sum 1 as ``forget``
+    does by default), the sensitivity ratio eta = f_F / (f_R + 1e-16), the per-tensor step
+    size alpha_l = min(lambda1, lambda2 / max eta) and the one step
+    w <- w + s * alpha_l * eta (Yamashita et al., ACML 2024; the package's
+    :mod:`mnemo_tutorial.core.step`).
+
+    The top row is the training phase, which reads the data; the bottom row is the forgetting
+    phase, which reads only the model and its codes. Every label is a text artist of the
+    figure's single (axis-free) ``Axes``.
+    """
+    fig, ax = plt.subplots(figsize=(12, 5.6))
+    ax.set_xlim(0, 12)
+    ax.set_ylim(0, 5.6)
+    ax.axis("off")
+    for name in _DIAGRAM_BOXES:
+        _draw_box(ax, name)
+    arrow = {"arrowstyle": "-|>", "color": "0.2", "lw": 1.6, "shrinkA": 2, "shrinkB": 2}
+    for start, end, side_a, side_b in _DIAGRAM_ARROWS:
+        ax.annotate(
+            "", xy=_box_anchor(end, side_b), xytext=_box_anchor(start, side_a), arrowprops=arrow
+        )
+    ax.axhline(2.85, color="0.6", ls="--", lw=0.8)
+    ax.text(0.2, 5.3, "training phase: reads the data", fontsize=9, style="italic")
+    ax.text(
+        0.2,
+        0.12,
+        "forgetting phase: reads the model and its codes only, no data",
+        fontsize=9,
+        style="italic",
+    )
     fig.suptitle(title)
     fig.tight_layout()
     return fig

@@ -15,6 +15,7 @@ def test_q4_public(perturb):
     steps = {'weight': 0.1, 'bias': 0.5}
     for s in (1, -1):
         new = perturb(m, eta, steps, s)
+        assert new is not None, 'perturb returned None: not implemented yet'
         assert new is not m, 'return a new model'
         assert torch.equal(m.weight, w0) and torch.equal(m.bias, b0), 'the input model must not change'
         assert torch.allclose(new.weight, w0 + s * 0.1 * eta['weight']), f'weight with sign {s:+d}'
