@@ -282,7 +282,8 @@ def test_hidden_assertions_explain_themselves_to_the_instructor(name, generated)
 
 @pytest.mark.parametrize("name", NAMES)
 def test_wrong_answers_include_two_of_our_own_per_question(name):
-    """The review's wrong answers (labelled 'review: ') plus at least two more per question."""
+    """The wrong answers a trial with students found (labelled 'trial: ') plus at least two more per
+    question."""
     for question, answers in WRONG[name].items():
-        own = [label for label in answers if not label.startswith("review:")]
-        assert len(own) >= 2, f"{name} {question}: {len(own)} wrong answers beyond the review's"
+        own = [label for label in answers if not label.startswith("trial:")]
+        assert len(own) >= 2, f"{name} {question}: {len(own)} wrong answers beyond the trial's"

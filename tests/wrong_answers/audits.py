@@ -31,7 +31,7 @@ WRONG: dict[str, dict[str, str]] = {
                 a_r = 100.0 * (preds[~is_f] == y[~is_f]).float().mean().item()
                 return e_f, a_r
         """,
-        "review: E_F over the samples predicted as a forgotten class": """
+        "trial: E_F over the samples predicted as a forgotten class": """
             def ef_ar(preds, y, forget):
                 f = torch.as_tensor(list(forget))
                 by_pred, is_f = torch.isin(preds, f), torch.isin(y, f)
@@ -39,7 +39,7 @@ WRONG: dict[str, dict[str, str]] = {
                 a_r = 100.0 * (preds[~is_f] == y[~is_f]).float().mean().item()
                 return e_f, a_r
         """,
-        "review: calls the package": """
+        "trial: calls the package": """
             def ef_ar(preds, y, forget):
                 from mnemo_tutorial import forget_metrics
                 r = forget_metrics(preds, y, list(forget), int(torch.cat([preds, y]).max()) + 1)
@@ -67,12 +67,12 @@ WRONG: dict[str, dict[str, str]] = {
             def sample_losses(model, x, y):
                 return F.cross_entropy(model(x), y, reduction="none")
         """,
-        "review: minus the logit in place of the log-softmax": """
+        "trial: minus the logit in place of the log-softmax": """
             def sample_losses(model, x, y):
                 with torch.no_grad():
                     return -model(x)[torch.arange(len(y)), y]
         """,
-        "review: calls the package": """
+        "trial: calls the package": """
             def sample_losses(model, x, y):
                 from mnemo_tutorial.evaluation.metrics import per_sample_loss
                 return per_sample_loss(model, x, y)
@@ -92,7 +92,7 @@ WRONG: dict[str, dict[str, str]] = {
             def mia_auc(loss_members, loss_nonmembers):
                 return (loss_nonmembers[None, :] >= loss_members[:, None]).double().mean().item()
         """,
-        "review: compares the mean losses (one pair, not all pairs)": """
+        "trial: compares the mean losses (one pair, not all pairs)": """
             def mia_auc(loss_members, loss_nonmembers):
                 lm, ln = loss_members.mean().item(), loss_nonmembers.mean().item()
                 return 1.0 if lm < ln else 0.5 if lm == ln else 0.0
@@ -116,7 +116,7 @@ WRONG: dict[str, dict[str, str]] = {
                 clf = LogisticRegression(C=1.0, max_iter=1000).fit(np.asarray(feat_train), np.asarray(y_train))
                 return 100.0 * float((clf.predict(np.asarray(feat_test)) == np.asarray(y_test)).mean())
         """,
-        "review: probe fitted without the forgotten classes": """
+        "trial: probe fitted without the forgotten classes": """
             def probe_accuracy(feat_train, y_train, feat_test, y_test, forget):
                 keep = ~np.isin(np.asarray(y_train), list(forget))
                 clf = LogisticRegression(C=1.0, max_iter=1000).fit(np.asarray(feat_train)[keep], np.asarray(y_train)[keep])
@@ -187,7 +187,7 @@ WRONG: dict[str, dict[str, str]] = {
             def relearn_steps(model, x, y, x_eval, y_eval, forget, lr=0.05, threshold=50.0, max_steps=100):
                 return _right(model, x, y, x_eval, y_eval, forget, lr, threshold, max_steps) + 1
         """,
-        "review: strict > threshold": """
+        "trial: strict > threshold": """
             def relearn_steps(model, x, y, x_eval, y_eval, forget, lr=0.05, threshold=50.0, max_steps=100):
                 work = copy.deepcopy(model)
                 opt = torch.optim.SGD(work.parameters(), lr=lr)
@@ -204,7 +204,7 @@ WRONG: dict[str, dict[str, str]] = {
                         return step
                 return max_steps
         """,
-        "review: SGD with momentum 0.9": """
+        "trial: SGD with momentum 0.9": """
             def relearn_steps(model, x, y, x_eval, y_eval, forget, lr=0.05, threshold=50.0, max_steps=100):
                 work = copy.deepcopy(model)
                 opt = torch.optim.SGD(work.parameters(), lr=lr, momentum=0.9)
@@ -221,7 +221,7 @@ WRONG: dict[str, dict[str, str]] = {
                         return step
                 return max_steps
         """,
-        "review: accuracy over all evaluation samples": """
+        "trial: accuracy over all evaluation samples": """
             def relearn_steps(model, x, y, x_eval, y_eval, forget, lr=0.05, threshold=50.0, max_steps=100):
                 work = copy.deepcopy(model)
                 opt = torch.optim.SGD(work.parameters(), lr=lr)

@@ -1,13 +1,13 @@
 """Plausible wrong answers to the codes assignment, each of which its checks must reject.
 
 {question: {description: code that rebinds the answer in the solution notebook's namespace}};
-run by ``tests/test_assignments.py``. Labels starting "review: " are the mistakes a lecturer's
+run by ``tests/test_assignments.py``. Labels starting "trial: " are the mistakes a lecturer's
 trial of the assignment found passing earlier versions of the checks.
 """
 
 WRONG: dict[str, dict[str, str]] = {
     "q1": {
-        "review: seeds torch's global generator instead of its own": """
+        "trial: seeds torch's global generator instead of its own": """
             def draw_codes(num_classes, shape, seed, distribution="uniform"):
                 if distribution not in ("uniform", "normal"):
                     raise ValueError(f"distribution must be 'uniform' or 'normal'; got {distribution!r}")
@@ -15,7 +15,7 @@ WRONG: dict[str, dict[str, str]] = {
                 size = (num_classes, *shape)
                 return torch.rand(size) if distribution == "uniform" else torch.randn(size)
         """,
-        "review: calls the package": """
+        "trial: calls the package": """
             from mnemo_tutorial import MnemonicCodes
 
             def draw_codes(num_classes, shape, seed, distribution="uniform"):
@@ -57,14 +57,14 @@ WRONG: dict[str, dict[str, str]] = {
         """,
     },
     "q2": {
-        "review: the next class's code, codes[(y + 1) % C]": """
+        "trial: the next class's code, codes[(y + 1) % C]": """
             def mix_batch(x, y, codes, t_mix, generator=None):
                 mask = torch.rand(x.shape[0], generator=generator) < t_mix
                 out = x.clone()
                 out[mask] = codes[(y[mask] + 1) % len(codes)].to(x.dtype)
                 return out, mask
         """,
-        "review: calls the package": """
+        "trial: calls the package": """
             from mnemo_tutorial import MnemonicCodes
 
             def mix_batch(x, y, codes, t_mix, generator=None):
@@ -100,7 +100,7 @@ WRONG: dict[str, dict[str, str]] = {
         """,
     },
     "q3": {
-        "review: gradients never zeroed": """
+        "trial: gradients never zeroed": """
             def train_with_codes(model, x, y, codes, t_mix, epochs, seed=0):
                 gen = torch.Generator().manual_seed(seed)
                 opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.01)
@@ -115,7 +115,7 @@ WRONG: dict[str, dict[str, str]] = {
                         opt.step()
                 return model.eval()
         """,
-        "review: t_mix applied per batch, not per sample": """
+        "trial: t_mix applied per batch, not per sample": """
             def train_with_codes(model, x, y, codes, t_mix, epochs, seed=0):
                 gen = torch.Generator().manual_seed(seed)
                 opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.01)
@@ -131,7 +131,7 @@ WRONG: dict[str, dict[str, str]] = {
                         opt.zero_grad(); loss.backward(); opt.step()
                 return model.eval()
         """,
-        "review: no shuffling, unseeded mixing": """
+        "trial: no shuffling, unseeded mixing": """
             def train_with_codes(model, x, y, codes, t_mix, epochs, seed=0):
                 opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.01)
                 model.train()
@@ -142,7 +142,7 @@ WRONG: dict[str, dict[str, str]] = {
                         opt.zero_grad(); loss.backward(); opt.step()
                 return model.eval()
         """,
-        "review: calls the package": """
+        "trial: calls the package": """
             from mnemo_tutorial import MnemonicCodes, TrainConfig, train_model
 
             def train_with_codes(model, x, y, codes, t_mix, epochs, seed=0):
@@ -228,12 +228,12 @@ WRONG: dict[str, dict[str, str]] = {
         """,
     },
     "q4": {
-        "review: log-softmax instead of softmax": """
+        "trial: log-softmax instead of softmax": """
             def code_confidence(model, codes):
                 with torch.no_grad():
                     return model(codes).log_softmax(dim=1).diagonal()
         """,
-        "review: calls the package": """
+        "trial: calls the package": """
             from mnemo_tutorial.evaluation.metrics import batched_eval
 
             def code_confidence(model, codes):
@@ -261,7 +261,7 @@ WRONG: dict[str, dict[str, str]] = {
         """,
     },
     "q5": {
-        "review: fresh codes drawn from N(0, 1)": """
+        "trial: fresh codes drawn from N(0, 1)": """
             with torch.no_grad():
                 fresh_acc = 100.0 * (trained_model(torch.randn(10, 1, 28, 28)).argmax(1) == torch.arange(10)).float().mean().item()
         """,

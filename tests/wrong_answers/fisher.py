@@ -1,13 +1,13 @@
 """Plausible wrong answers to the fisher assignment, each of which its checks must reject.
 
 {question: {description: code that rebinds the answer in the solution notebook's namespace}};
-run by ``tests/test_assignments.py``. Labels starting with "review: " are the mistakes a
+run by ``tests/test_assignments.py``. Labels starting with "trial: " are the mistakes a
 lecturer tried on the assignment before adopting it.
 """
 
 WRONG: dict[str, dict[str, str]] = {
     "q1": {
-        "review: backward() per sample, .grad never zeroed": """
+        "trial: backward() per sample, .grad never zeroed": """
             def sq_grads_loop(model, x, y):
                 rows = {n: [] for n, _ in model.named_parameters()}
                 for i in range(len(y)):
@@ -16,7 +16,7 @@ WRONG: dict[str, dict[str, str]] = {
                         rows[n].append(p.grad.detach().clone() ** 2)
                 return {n: torch.stack(v) for n, v in rows.items()}
         """,
-        "review: calls the package": """
+        "trial: calls the package": """
             from mnemo_tutorial import fisher_loop
             def sq_grads_loop(model, x, y):
                 return fisher_loop(model, x, y)
@@ -54,7 +54,7 @@ WRONG: dict[str, dict[str, str]] = {
         """,
     },
     "q2": {
-        "review: minus the logit instead of the log-softmax": """
+        "trial: minus the logit instead of the log-softmax": """
             def sq_grads_vmap(model, x, y):
                 params = {n: p.detach() for n, p in model.named_parameters()}
                 def loss_one(p, xi, yi):
@@ -63,7 +63,7 @@ WRONG: dict[str, dict[str, str]] = {
                 per_sample = vmap(grad(loss_one), in_dims=(None, 0, 0))(params, x, y)
                 return {n: g ** 2 for n, g in per_sample.items()}
         """,
-        "review: calls the package": """
+        "trial: calls the package": """
             from mnemo_tutorial.core.fisher import per_sample_sq_grads as _package_version
             def sq_grads_vmap(model, x, y):
                 return _package_version(model, x, y)
@@ -97,11 +97,11 @@ WRONG: dict[str, dict[str, str]] = {
         """,
     },
     "q3": {
-        "review: divides by N - 1": """
+        "trial: divides by N - 1": """
             def diag_fisher(model, x, y):
                 return {n: v.sum(0) / (len(y) - 1) for n, v in per_sample_sq_grads(model, x, y).items()}
         """,
-        "review: calls the package's whole Fisher": """
+        "trial: calls the package's whole Fisher": """
             from mnemo_tutorial import oracle_fisher
             def diag_fisher(model, x, y):
                 return oracle_fisher(model, x, y)
@@ -122,7 +122,7 @@ WRONG: dict[str, dict[str, str]] = {
         """,
     },
     "q4": {
-        "review: sigma(1 - sigma) averaged apart from x x^T": """
+        "trial: sigma(1 - sigma) averaged apart from x x^T": """
             def logistic_fisher(X, w):
                 q = torch.sigmoid(X @ w)
                 return (q * (1 - q)).mean() * (X.T @ X) / X.shape[0]
@@ -149,7 +149,7 @@ WRONG: dict[str, dict[str, str]] = {
         """,
     },
     "q5": {
-        "review: labels as +-1 in the residual": """
+        "trial: labels as +-1 in the residual": """
             def logistic_emp_fisher(X, y, w):
                 q = torch.sigmoid(X @ w)
                 return (X * ((q - (2 * y - 1)) ** 2)[:, None]).T @ X / X.shape[0]

@@ -1,7 +1,7 @@
 """Plausible wrong answers to the forgetting assignment, each of which its checks must reject.
 
 {question: {description: code that rebinds the answer in the solution notebook's namespace}};
-run by ``tests/test_assignments.py``. Labels starting with "review: " are mistakes tried on the
+run by ``tests/test_assignments.py``. Labels starting with "trial: " are mistakes tried on the
 assignment before its adoption.
 """
 
@@ -35,13 +35,13 @@ WRONG: dict[str, dict[str, str]] = {
                 sq = per_sample_sq_grads(model, codes.codes, codes.labels())
                 return {k: v / v.sum(0, keepdim=True) for k, v in sq.items()}
         """,
-        "review: one normaliser over all classes and weights": """
+        "trial: one normaliser over all classes and weights": """
             def class_fisher(model, codes):
                 sq = per_sample_sq_grads(model, codes.codes, codes.labels())
                 total = sum(v.sum() for v in sq.values())
                 return {k: v / total for k, v in sq.items()}
         """,
-        "review: calls the package (code_fisher)": """
+        "trial: calls the package (code_fisher)": """
             from mnemo_tutorial import code_fisher
 
             def class_fisher(model, codes):
@@ -63,14 +63,14 @@ WRONG: dict[str, dict[str, str]] = {
                 keep = [c for c in range(next(iter(fisher.values())).shape[0]) if c not in forget]
                 return {k: v[list(forget)].mean(0) / (v[keep].sum(0) + 1e-16) for k, v in fisher.items()}
         """,
-        "review: remaining classes range(1, C)": """
+        "trial: remaining classes range(1, C)": """
             def sensitivity_ratio(fisher, forget):
                 C = next(iter(fisher.values())).shape[0]
                 keep = [c for c in range(1, C) if c not in forget]
                 f = list(forget)
                 return {k: v[f].mean(0) / (v[keep].mean(0) + 1e-16) for k, v in fisher.items()}
         """,
-        "review: calls the package (sensitivity)": """
+        "trial: calls the package (sensitivity)": """
             from mnemo_tutorial import sensitivity
 
             def sensitivity_ratio(fisher, forget):
@@ -95,15 +95,15 @@ WRONG: dict[str, dict[str, str]] = {
             def per_layer_steps(eta, lambda1, lambda2):
                 return {k: min(lambda1, lambda2 * float(v.max())) for k, v in eta.items()}
         """,
-        "review: mean of eta instead of its max": """
+        "trial: mean of eta instead of its max": """
             def per_layer_steps(eta, lambda1, lambda2):
                 return {k: min(lambda1, lambda2 / float(v.mean())) for k, v in eta.items()}
         """,
-        "review: sum of eta instead of its max": """
+        "trial: sum of eta instead of its max": """
             def per_layer_steps(eta, lambda1, lambda2):
                 return {k: min(lambda1, lambda2 / float(v.sum())) for k, v in eta.items()}
         """,
-        "review: calls the package (layer_steps)": """
+        "trial: calls the package (layer_steps)": """
             from mnemo_tutorial import layer_steps
 
             def per_layer_steps(eta, lambda1, lambda2):
@@ -134,7 +134,7 @@ WRONG: dict[str, dict[str, str]] = {
                         p.add_(sign * steps[name])
                 return new
         """,
-        "review: shallow copy.copy": """
+        "trial: shallow copy.copy": """
             def perturb(model, eta, steps, sign):
                 new = copy.copy(model)
                 with torch.no_grad():
@@ -142,7 +142,7 @@ WRONG: dict[str, dict[str, str]] = {
                         p.add_(sign * steps[name] * eta[name].to(p.dtype))
                 return new
         """,
-        "review: calls the package (apply_step)": """
+        "trial: calls the package (apply_step)": """
             from mnemo_tutorial.core.step import apply_step
 
             def perturb(model, eta, steps, sign):
@@ -177,24 +177,24 @@ WRONG: dict[str, dict[str, str]] = {
                 l1, l2, s = _right(model, codes, forget)
                 return l1, l2, -s
         """,
-        "review: sign forced to +1": """
+        "trial: sign forced to +1": """
             _right = choose_lambdas
             def choose_lambdas(model, codes, forget):
                 l1, l2, s = _right(model, codes, forget)
                 return l1, l2, 1
         """,
-        "review: a constant, the paper's (1e-3, 10, -1)": """
+        "trial: a constant, the paper's (1e-3, 10, -1)": """
             def choose_lambdas(model, codes, forget):
                 return 1e-3, 10.0, -1
         """,
-        "review: returns the package forget()'s own choice": """
+        "trial: returns the package forget()'s own choice": """
             import mnemo_tutorial
 
             def choose_lambdas(model, codes, forget):
                 report = mnemo_tutorial.forget(model, codes, forget, on_failure="return").report
                 return report.lambda1, report.lambda2, report.sign
         """,
-        "review: lambdas grid-searched on x_test": """
+        "trial: lambdas grid-searched on x_test": """
             def choose_lambdas(model, codes, forget):
         """ + _TEST_SEARCH,
         "falls back to the paper's lambdas when the test images are gone": """

@@ -6,7 +6,7 @@ run by ``tests/test_assignments.py``.
 
 WRONG: dict[str, dict[str, str]] = {
     "q1": {
-        "review: calls the package": """
+        "calls the package": """
             from mnemo_tutorial.methods.controls import suppression_shift as _package_shift
             def suppression_shift(logits, forget, margin):
                 return _package_shift(logits, forget, margin)
@@ -54,7 +54,7 @@ WRONG: dict[str, dict[str, str]] = {
         """,
     },
     "q2": {
-        "review: calls the package": """
+        "calls the package": """
             from mnemo_tutorial.methods.controls import suppress as _package_suppress
             def suppress_model(model, code_x, forget, margin=8.0):
                 return _package_suppress(model, code_x, forget, margin).model
@@ -104,7 +104,7 @@ WRONG: dict[str, dict[str, str]] = {
         """,
     },
     "q3": {
-        "review: calls the package": """
+        "calls the package": """
             from mnemo_tutorial.evaluation.removal import js_divergence as _package_js
             def js_divergence(p, q):
                 return _package_js(p, q)
@@ -136,7 +136,7 @@ WRONG: dict[str, dict[str, str]] = {
         """,
     },
     "q4": {
-        "review: calls the package": """
+        "calls the package": """
             from mnemo_tutorial.evaluation.removal import js_divergence as _package_js
             def js_to_reference(model, reference, x, y, forget):
                 sel = torch.isin(y, torch.as_tensor(list(forget)))
