@@ -61,7 +61,7 @@ except ImportError:
     %pip install -q "mnemo-tutorial=={{VERSION}}"
     import mnemo_tutorial"""
 
-ASSIGNMENT_PIP = '    %pip install -q "otter-grader=={otter}" "mnemo-tutorial=={version}"'
+ASSIGNMENT_PIP = '    %pip install -q "mnemo-tutorial=={version}" "otter-grader=={otter}"'
 
 AUTOGRADER_REQUIREMENTS = """\
 # Installed into the grading image that `otter grade` (Docker) or Gradescope builds from the
