@@ -32,10 +32,13 @@ import re
 import shutil
 import subprocess
 import sys
-from html.parser import HTMLParser
 from importlib import metadata
 from pathlib import Path
-from urllib.parse import urlsplit
+
+from bs4 import BeautifulSoup
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from check_site import PageReport, check_resources, is_remote  # noqa: E402  (the site check)
 
 ROOT = Path(__file__).resolve().parent.parent
 SLIDES = ROOT / "book" / "teaching" / "slides"
@@ -110,38 +113,14 @@ def convert(notebook: Path, out: Path, timeout: int) -> Path:
     return out / f"{notebook.stem}.slides.html"
 
 
-class _Resources(HTMLParser):
-    """The URLs of the scripts and style sheets a page loads, and those it only links to."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.loaded: list[tuple[str, str]] = []  # (tag, url)
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        found = dict(attrs)
-        if tag == "script" and found.get("src"):
-            self.loaded.append(("script", found["src"] or ""))
-        elif tag == "link" and "stylesheet" in (found.get("rel") or "").split():
-            self.loaded.append(("link", found.get("href") or ""))
-
-
-def is_remote(url: str) -> bool:
-    parts = urlsplit(url.strip())
-    return bool(parts.netloc) or parts.scheme in {"http", "https"}
-
-
 def problems_of(deck: Path) -> list[str]:
-    """What keeps ``deck`` from working offline: remote or missing scripts and style sheets,
-    and ES-module imports from another host (the template's Mermaid loader)."""
+    """What keeps ``deck`` from working offline: the site check's test of its scripts, style
+    sheets and images (``check_site.check_resources``), and ES-module imports from another host
+    (the template's Mermaid loader)."""
     html = deck.read_text(encoding="utf-8")
-    parser = _Resources()
-    parser.feed(html)
-    found = []
-    for tag, url in parser.loaded:
-        if is_remote(url):
-            found.append(f"{deck.name}: <{tag}> from another host: {url}")
-        elif not (deck.parent / urlsplit(url).path).is_file():
-            found.append(f"{deck.name}: <{tag}> {url} is missing")
+    report = PageReport(deck.name)
+    check_resources(BeautifulSoup(html, "html.parser"), deck, deck.parent, report)
+    found = [f"{deck.name}: {problem}" for problem in report.problems]
     for url in re.findall(r"""\bimport\s[^;]*?from\s+['"]([^'"]+)['"]""", html):
         if is_remote(url):
             found.append(f"{deck.name}: module import from another host: {url}")

@@ -10,8 +10,8 @@ Usage (from the repository root)::
 
 Static checks, on the HTML files:
 
-* offline: no page loads a script, style sheet or image from another host, and every
-  local script it loads exists in the site;
+* offline: no page (slide decks included) loads a script, style sheet or image from another
+  host, and every local script and style sheet it loads exists in the site;
 * math: a page with formulas loads MathJax from the site itself, and no TeX is left outside
   the math markup that MathJax typesets (a formula the Markdown parser did not recognise);
 * figures: every image in a page's content has alt text that is not generated (not a file
@@ -186,11 +186,12 @@ def check_resources(soup: BeautifulSoup, page: Path, site: Path, report: PageRep
             if is_remote(url):
                 report.problems.append(f"loads <{tag}> from another host: {url}")
                 continue
-            if tag == "script":
+            if tag in ("script", "link"):
                 target = (page.parent / urlsplit(url).path).resolve()
                 if not target.is_file():
-                    report.problems.append(f"script missing from the site: {url}")
-                elif "mathjax" in url.lower():
+                    what = "script" if tag == "script" else "style sheet or icon"
+                    report.problems.append(f"{what} missing from the site: {url}")
+                elif tag == "script" and "mathjax" in url.lower():
                     mathjax_local = True
     scripts = [n.get("src", "") for n in soup.find_all("script") if n.get("src")]
     for library, most in (("mathjax/", 1), ("ipywidgets/", 2)):
@@ -209,11 +210,12 @@ def static_checks(site: Path, page: Path) -> PageReport:
     report = PageReport(str(page.relative_to(site)))
     soup = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser")
     article = content_of(soup)
+    if article is not None:
+        report.math = len(article.select(".math"))
+    check_resources(soup, page, site, report)  # every page, decks and redirects included
     if article is None:
-        report.has_content = False  # a redirect page, with no content column
+        report.has_content = False  # a redirect page or a slide deck: no content column
         return report
-    report.math = len(article.select(".math"))
-    check_resources(soup, page, site, report)
     check_figures(article, report)
     check_asserts(article, report)
     check_widgets(article, report)
