@@ -111,6 +111,18 @@ def test_entropy_mia_finds_members_by_their_entropy():
     assert entropy_mia(leaky, data, [0], retain_samples=150, test_samples=80) == 0.0
 
 
+def test_entropy_mia_reads_the_same_entropies_from_precomputed_logits(blob_model):
+    data, model = blob_model
+    from mnemo_tutorial.evaluation.metrics import SplitLogits, split_logits
+
+    logits = split_logits(model, data)
+    assert logits.train.shape == (len(data.y_train), 3) and logits.test.shape == (len(data.y_test), 3)
+    for kw in ({}, {"retain_samples": 40, "test_samples": 30, "seed": 3}):
+        assert entropy_mia(model, data, [1], logits=logits, **kw) == entropy_mia(model, data, [1], **kw)
+    with pytest.raises(ValueError, match="logits.train must have one row per train sample"):
+        entropy_mia(model, data, [1], logits=SplitLogits(logits.train[:-1], logits.test))
+
+
 def test_relearn_curve_known_cases(blob_model):
     data, model = blob_model
     state = copy.deepcopy(model.state_dict())

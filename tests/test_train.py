@@ -373,12 +373,13 @@ def test_single_process_keys_are_unchanged():
 
 def _reference_training(prof, data, seed):
     """The single-process loop written out: one generator draws each epoch's permutation,
-    then each batch's code mixing; AdamW/Adam steps with the per-step cosine schedule."""
+    then each batch's code mixing; AdamW/Adam steps (PyTorch's fused form) with the per-step
+    cosine schedule."""
     import math
 
     model = initial_model(prof, 3, seed)
     codes = MnemonicCodes.random(3, (1, 4, 4), seed=seed)
-    opt = torch.optim.Adam(model.parameters(), lr=prof.lr)
+    opt = torch.optim.Adam(model.parameters(), lr=prof.lr, fused=True)
     total = math.ceil(len(data.y_train) / prof.batch_size) * prof.epochs
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
     with torch.random.fork_rng():
@@ -402,6 +403,14 @@ def test_single_process_training_is_the_plain_loop():
     got = train_model(initial_model(prof, 3, 4), data.x_train, data.y_train, MnemonicCodes.random(3, (1, 4, 4), seed=4),
                       prof, seed=4, progress=False)
     assert got.world_size == 1 and same_weights(got.model, _reference_training(prof, data, 4))
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw", "sgd"])
+def test_adam_steps_in_pytorchs_fused_form_where_the_parameters_allow(name):
+    opt = loop._optimizer(initial_model(tiny_profile(), 3, 0), tiny_profile(optimizer=name))
+    assert bool(opt.defaults.get("fused")) == (name != "sgd")
+    elsewhere = initial_model(tiny_profile(), 3, 0).to("meta")  # a device without the fused form
+    assert not loop._optimizer(elsewhere, tiny_profile(optimizer=name)).defaults.get("fused")
 
 
 def _record_mixing(monkeypatch):

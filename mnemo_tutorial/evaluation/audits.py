@@ -25,6 +25,7 @@ from torch import nn
 
 from mnemo_tutorial.checks import check_forget_classes
 from mnemo_tutorial.evaluation.metrics import (
+    SplitLogits,
     batched_eval,
     class_mask,
     membership_inference_auc,
@@ -239,9 +240,11 @@ def audit(
     reference: nn.Module | None = None,
     relearn_steps: int = 30,
     mia_samples: int | None = None,
+    logits: SplitLogits | None = None,
 ) -> dict[str, Any]:
-    """Every audit with its defaults, in one dict: ``mia_auc`` (:func:`membership_auc`, the
-    loss threshold) and the audits of
+    """Every audit with its defaults, in one dict (``logits``: the model's
+    :class:`~mnemo_tutorial.evaluation.metrics.SplitLogits`, if already computed):
+    ``mia_auc`` (:func:`membership_auc`, the loss threshold) and the audits of
     :func:`mnemo_tutorial.evaluation.removal.removal_audits` (``probe``, ``probe_first``,
     ``probe_last``, ``mia_entropy``, ``relearn_curve``, ``relearn_steps``, ``relearned``,
     ``js_to_reference`` against ``reference``, usually the retrained model)."""
@@ -255,6 +258,7 @@ def audit(
             seed=seed,
             relearn_steps=relearn_steps,
             mia_samples=mia_samples,
+            logits=logits,
         )
     )
     return out

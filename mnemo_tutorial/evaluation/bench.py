@@ -31,7 +31,7 @@ from mnemo_tutorial.checks import check_forget_classes
 from mnemo_tutorial.core.fisher import fisher_loop, oracle_fisher
 from mnemo_tutorial.core.forget import ForgetResult
 from mnemo_tutorial.evaluation.audits import audit
-from mnemo_tutorial.evaluation.metrics import evaluate
+from mnemo_tutorial.evaluation.metrics import SplitLogits, forget_metrics, split_logits
 from mnemo_tutorial.methods import METHODS, UnlearnTask, parse_methods, run_method
 from mnemo_tutorial.training.data import ImageData
 from mnemo_tutorial.training.profiles import (
@@ -147,13 +147,14 @@ def _seconds(results: list[ForgetResult]) -> tuple[float, list[float], str]:
 
 
 def _row(
-    name: str, results: list[ForgetResult], data: ImageData, classes: list[int]
+    name: str, results: list[ForgetResult], data: ImageData, classes: list[int], out: SplitLogits
 ) -> dict[str, Any]:
-    """One benchmark row from the runs of method ``name`` (metrics from the first run)."""
+    """One benchmark row from the runs of method ``name`` (metrics from the first run, whose
+    logits are ``out``)."""
     first, method = results[0], METHODS[name]
     seconds, times, kind = _seconds(results)
-    m = evaluate(first.model, data.x_test, data.y_test, classes, data.num_classes)
-    t = evaluate(first.model, data.x_train, data.y_train, classes, data.num_classes)
+    m = forget_metrics(out.test.argmax(1), data.y_test, classes, data.num_classes)
+    t = forget_metrics(out.train.argmax(1), data.y_train, classes, data.num_classes)
     report = jsonable(first.report.to_dict())
     return {
         "method": name,
@@ -231,26 +232,26 @@ def _settings(profile: Profile, given: ForgetSettings | None) -> ForgetSettings:
     return given if given is not None else registered_forget_settings(profile.dataset, profile.name)
 
 
-def _original(trained: Any, data: ImageData, classes: list[int]) -> dict[str, Any]:
-    """The original model's test metrics before any method runs."""
-    orig = evaluate(trained.model, data.x_test, data.y_test, classes, data.num_classes)
+def _original(data: ImageData, classes: list[int], out: SplitLogits) -> dict[str, Any]:
+    """The original model's test metrics before any method runs (its logits: ``out``)."""
+    orig = forget_metrics(out.test.argmax(1), data.y_test, classes, data.num_classes)
     return {k: orig[k] for k in ("E_F", "A_R", "accuracy", "per_class")}
 
 
 def _audit_all(
     out: dict[str, Any],
     trained: Any,
-    models: dict[str, torch.nn.Module],
+    models: dict[str, tuple[torch.nn.Module, SplitLogits]],
     data: ImageData,
     classes: list[int],
     seed: int,
 ) -> None:
-    """Audit the original and every method's model, each against the retrained model (the
-    ``retrain`` row's) where there is one."""
-    reference = models.get("retrain")
-    out["original"]["audits"] = audit(trained.model, data, classes, seed=seed, reference=reference)
-    for name, model in models.items():
-        out["methods"][name]["audits"] = audit(model, data, classes, seed=seed, reference=reference)
+    """Audit the original (``models["original"]``) and every method's model, each with its
+    logits and against the retrained model (the ``retrain`` row's) where there is one."""
+    reference = models["retrain"][0] if "retrain" in models else None
+    for name, (model, logits) in models.items():
+        row = out["original"] if name == "original" else out["methods"][name]
+        row["audits"] = audit(model, data, classes, seed=seed, reference=reference, logits=logits)
 
 
 def _relative_times(rows: dict[str, dict[str, Any]]) -> None:
@@ -304,15 +305,16 @@ def benchmark(
         "seed": seed,
         "budget": budget,
         "profile": profile.name,
-        "original": _original(trained, data, classes),
     }
+    models = {"original": (trained.model, split_logits(trained.model, data))}
+    out["original"] = _original(data, classes, models["original"][1])
     rows: dict[str, dict[str, Any]] = {}
-    models: dict[str, torch.nn.Module] = {}
     for name in tqdm(names, desc="methods", disable=not progress):
         runs = _runs(name, trained.model, task, int(repeats), float(repeat_below))
-        rows[name] = _row(name, runs, data, classes)
+        logits = split_logits(runs[0].model, data)
+        rows[name] = _row(name, runs, data, classes, logits)
         if audits:
-            models[name] = runs[0].model
+            models[name] = (runs[0].model, logits)
         if on_result is not None:
             on_result(name, runs[0])
     _relative_times(rows)

@@ -33,7 +33,13 @@ import torch
 from torch import nn
 
 from mnemo_tutorial.checks import check_forget_classes
-from mnemo_tutorial.evaluation.metrics import batched_eval, class_mask, predict, sample_indices
+from mnemo_tutorial.evaluation.metrics import (
+    SplitLogits,
+    batched_eval,
+    class_mask,
+    predict,
+    sample_indices,
+)
 from mnemo_tutorial.training.data import ImageData
 from mnemo_tutorial.utils import module_device
 
@@ -188,12 +194,31 @@ def depth_probe(
     return {"layers": names, "recall": recall, "balanced_accuracy": balanced}
 
 
-def _entropy(model: nn.Module, x: torch.Tensor) -> np.ndarray:
-    def fn(xb: torch.Tensor) -> torch.Tensor:
-        p = torch.softmax(model(xb).double(), 1)
-        return -(p * torch.where(p > 0, p.log(), torch.zeros_like(p))).sum(1)
+def _entropy_of(logits: torch.Tensor) -> torch.Tensor:
+    """Entropy (nats, float64) of the softmax of each row of ``logits``."""
+    p = torch.softmax(logits.double(), 1)
+    return -(p * torch.where(p > 0, p.log(), torch.zeros_like(p))).sum(1)
 
-    return batched_eval(model, fn, x).numpy()
+
+def _entropy(model: nn.Module, x: torch.Tensor) -> np.ndarray:
+    return batched_eval(model, lambda xb: _entropy_of(model(xb)), x).numpy()
+
+
+def _entropies(
+    model: nn.Module, data: ImageData, logits: SplitLogits | None, idx: list[torch.Tensor]
+) -> list[np.ndarray]:
+    """Output entropies of the training samples ``idx[0]``, the test samples ``idx[1]`` and the
+    training samples ``idx[2]``: read from ``logits`` when given, else by forward passes."""
+    splits = [(data.x_train, "train"), (data.x_test, "test"), (data.x_train, "train")]
+    if logits is None:
+        return [_entropy(model, x[i]) for (x, _), i in zip(splits, idx)]
+    for name, y in (("train", data.y_train), ("test", data.y_test)):
+        if getattr(logits, name).shape[0] != len(y):
+            raise ValueError(
+                f"logits.{name} must have one row per {name} sample of data ({len(y)}); "
+                f"got {getattr(logits, name).shape[0]}"
+            )
+    return [_entropy_of(getattr(logits, n)[i]).numpy() for (_, n), i in zip(splits, idx)]
 
 
 def entropy_mia(
@@ -203,6 +228,7 @@ def entropy_mia(
     retain_samples: int | None = None,
     test_samples: int | None = None,
     seed: int = 0,
+    logits: SplitLogits | None = None,
 ) -> float:
     """The SSD repository's membership-inference attack on the forget set (Foster et al.,
     AAAI 2024, after Chundawat et al., AAAI 2023, https://arxiv.org/abs/2205.08096): the
@@ -221,13 +247,12 @@ def entropy_mia(
     f_mask = class_mask(data.y_train, classes)
     retain = sample_indices(~f_mask, retain_samples, gen)
     test = sample_indices(torch.ones(len(data.y_test), dtype=torch.bool), test_samples, gen)
-    x_r = np.concatenate(
-        [_entropy(model, data.x_train[retain]), _entropy(model, data.x_test[test])]
-    )
+    f_idx = torch.nonzero(f_mask).flatten()
+    ent_r, ent_t, x_f = _entropies(model, data, logits, [retain, test, f_idx])
+    x_r = np.concatenate([ent_r, ent_t])
     y_r = np.concatenate([np.ones(retain.numel()), np.zeros(test.numel())])
     clf = LogisticRegression(class_weight="balanced", solver="lbfgs")
     clf.fit(x_r.reshape(-1, 1), y_r)
-    x_f = _entropy(model, data.x_train[torch.nonzero(f_mask).flatten()])
     return float(clf.predict(x_f.reshape(-1, 1)).mean())
 
 
@@ -378,8 +403,11 @@ def removal_audits(
     layers: Sequence[str] | None = None,
     relearn_steps: int = 30,
     mia_samples: int | None = None,
+    logits: SplitLogits | None = None,
 ) -> dict[str, Any]:
-    """Every audit of this module on one model: ``probe`` ({layer: recall %}),
+    """Every audit of this module on one model (``logits``: its
+    :class:`~mnemo_tutorial.evaluation.metrics.SplitLogits`, if already computed):
+    ``probe`` ({layer: recall %}),
     ``probe_first`` / ``probe_last`` (the first layer and the last before the output layer),
     ``probe_output`` (the output layer's logits),
     ``mia_entropy``, ``relearn_curve`` (forget accuracy per step), ``relearn_steps`` (steps to
@@ -395,7 +423,9 @@ def removal_audits(
         "probe_first": hidden[0],
         "probe_last": hidden[-1],
         "probe_output": probe["recall"][-1],
-        "mia_entropy": entropy_mia(model, data, forget, mia_samples, mia_samples, seed=seed),
+        "mia_entropy": entropy_mia(
+            model, data, forget, mia_samples, mia_samples, seed=seed, logits=logits
+        ),
         "relearn_curve": curve["forget_acc"],
         "relearn_steps": reached if reached is not None else int(relearn_steps) + 1,
         "relearned": reached is not None,

@@ -93,16 +93,30 @@ class TrainResult:
 # ---------------------------------------------------------------------------------------
 # The training loop
 # ---------------------------------------------------------------------------------------
+def _adam(cls: type, params: list[nn.Parameter], profile: TrainConfig) -> torch.optim.Optimizer:
+    """``cls`` (Adam or AdamW) in PyTorch's fused form where the parameters allow it (torch >=
+    2.4, float parameters on the CPU or CUDA): one pass over each tensor per step instead of
+    one per operation (the MNIST MLP's step, one CPU thread: 0.7 ms instead of 3.0 ms). It
+    rounds differently in the last bits; elsewhere the per-tensor loop."""
+    kwargs = {"lr": profile.lr, "weight_decay": profile.weight_decay}
+    fusable = all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
+    if fusable:
+        try:
+            return cls(params, fused=True, **kwargs)
+        except (RuntimeError, ValueError, TypeError):  # torch < 2.4 on the CPU, or a dtype
+            pass
+    return cls(params, **kwargs)
+
+
 def _optimizer(model: nn.Module, profile: TrainConfig) -> torch.optim.Optimizer:
-    params = model.parameters()
+    params = list(model.parameters())
     if profile.optimizer == "sgd":
         return torch.optim.SGD(
             params, lr=profile.lr, momentum=profile.momentum, weight_decay=profile.weight_decay
         )
-    if profile.optimizer == "adam":
-        return torch.optim.Adam(params, lr=profile.lr, weight_decay=profile.weight_decay)
-    if profile.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=profile.lr, weight_decay=profile.weight_decay)
+    if profile.optimizer in ("adam", "adamw"):
+        cls = torch.optim.Adam if profile.optimizer == "adam" else torch.optim.AdamW
+        return _adam(cls, params, profile)
     raise ValueError(
         f"profile.optimizer must be 'sgd', 'adam' or 'adamw'; got {profile.optimizer!r}"
     )
