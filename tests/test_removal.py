@@ -202,3 +202,16 @@ def test_compare_rejects_bad_input_before_any_work():
         args = {"seeds": [0], "classes": [0], **kwargs}
         with pytest.raises(ValueError, match=match):
             compare.compare("mnist", "quick", args.pop("seeds"), args.pop("classes"), **args)
+
+
+def _thread_counts(_):
+    import threadpoolctl
+
+    return torch.get_num_threads(), sorted({i["num_threads"] for i in threadpoolctl.threadpool_info()})
+
+
+def test_comparison_workers_run_one_thread_in_every_pool():
+    # torch's pool and the BLAS/OpenMP pools of NumPy, SciPy and scikit-learn alike: with
+    # several workers on as many cores, any pool left at one thread per core oversubscribes them
+    specs = [{"progress": False}, {"progress": False}]
+    assert compare._map(_thread_counts, specs, workers=2, threads=1, desc="t") == [(1, [1]), (1, [1])]

@@ -172,8 +172,19 @@ def separation(cells: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 # --------------------------------------------------------------------------- running the cells
 
 
+_LIMITS: list[Any] = []  # a worker's thread-pool limits, kept alive for its lifetime
+
+
 def _worker_init(threads: int) -> None:
+    """Limit a worker to ``threads`` threads in every pool it uses: torch's, and the BLAS and
+    OpenMP pools of NumPy, SciPy and scikit-learn (the probes' and attacks' solvers), which
+    otherwise start one thread per core each and, with several workers, oversubscribe the
+    cores (2 workers on 2 cores: 4 runnable threads each)."""
+    import sklearn.linear_model  # noqa: F401  (loads scikit-learn's OpenMP runtime)
+    from threadpoolctl import threadpool_limits
+
     torch.set_num_threads(int(threads))
+    _LIMITS.append(threadpool_limits(limits=int(threads)))
 
 
 def _load(spec: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
