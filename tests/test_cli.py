@@ -104,6 +104,7 @@ BAD = [
     (["bench", "--dataset", "mnist", "--each-class", "--forget", "1,1"], ["--forget", "repeat"]),
     (["bench", "--dataset", "mnist", "--each-class", "--forget", "10"], ["--forget", "0..9"]),
     (["bench", "--dataset", "mnist", "--each-class", "--workers", "0"], ["--workers"]),
+    (["bench", "--dataset", "mnist", "--each-class", "--params", "fc9.weight"], ["--params", "fc9.weight"]),
     (["bench", "--dataset", "mnist", "--each-class", "--checkpoint", "pyproject.toml"], ["--checkpoint", "--each-class"]),
     (["frobnicate"], ["frobnicate"]),
 ]
@@ -292,6 +293,23 @@ def test_bench_each_class_is_the_full_comparison(tiny, tmp_path, capsys):
     assert rep["cells"][0]["methods"]["suppress"]["role"] == "control"
     out = capsys.readouterr().out
     assert "4 cells (2 seeds x 2 classes)" in out and "separate" in out
+
+
+def test_bench_params_move_the_one_shot_rows_tensors(tiny, tmp_path, monkeypatch):
+    from mnemo_tutorial.evaluation import bench
+
+    seen, real = [], bench.benchmark
+
+    def recording(trained, data, classes, profile, forget_settings=None, **kwargs):
+        seen.append(forget_settings.params)
+        return real(trained, data, classes, profile, forget_settings, **kwargs)
+
+    monkeypatch.setattr(bench, "benchmark", recording)
+    for extra in ([], ["--each-class", "--seeds", "0"]):
+        status, rep = run(["bench", "--dataset", "mnist", "--profile", "tiny", "--forget", "1", "--methods",
+                           "mnemonic", "--repeats", "1", "--fim-samples", "0", "--params", "head", *extra], tmp_path)
+        assert status in (0, 3) and "--params head" in rep["command"]
+    assert seen == ["head", "head"]
 
 
 def test_bench_writes_its_default_report_under_the_data_root(tiny, tmp_path):

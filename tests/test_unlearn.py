@@ -676,3 +676,22 @@ def test_enable_fast_propagates_errors_other_than_torch_tracing_errors(tiny, mon
     assert res.report.status == reference.report.status
     assert (res.report.lambda1, res.report.lambda2, res.report.sign) == (
         reference.report.lambda1, reference.report.lambda2, reference.report.sign)
+
+
+def test_screened_scan_chooses_what_a_scan_of_every_code_chooses(monkeypatch):
+    # 120 classes: candidates are screened on the forget code and the remaining codes nearest
+    # to changing class, then checked on every code; a scan of every code must agree, met or not
+    from mnemo_tutorial.core import selection
+
+    model, codes, _, _ = trained_tiny(seed=3, num_classes=120, dim=24, steps=400)
+    screened = {c: forget(model, codes, [c], on_failure="return").report for c in (0, 7, 50, 119)}
+    monkeypatch.setattr(selection, "SCREEN_REMAINING", 10**6)  # no screen: every code, every time
+    outcomes = set()
+    for c, rep in screened.items():
+        every = forget(model, codes, [c], on_failure="return").report
+        assert (rep.lambda1, rep.lambda2, rep.sign, rep.status) == (
+            every.lambda1, every.lambda2, every.sign, every.status), c
+        assert rep.details["candidates_evaluated"] == every.details["candidates_evaluated"]
+        assert every.details["candidates_checked"] == 0 < rep.details["candidates_checked"]
+        outcomes.add(rep.status)
+    assert "ok" in outcomes

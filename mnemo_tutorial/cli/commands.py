@@ -276,6 +276,13 @@ def _bench_options(p: argparse.ArgumentParser) -> None:
         "--methods", default="all", help="comma list of methods to run, or all (default all)"
     )
     p.add_argument(
+        "--params",
+        type=_params,
+        default=None,
+        help="tensors the one-shot rows' step may move: all, head or a comma list of names "
+        "(default: the profile's setting; the head-only control always moves the head)",
+    )
+    p.add_argument(
         "--budget",
         choices=BUDGETS,
         default="quick",
@@ -550,19 +557,26 @@ def carve_validation(
     return data.x_train[sel], data.y_train[sel]
 
 
-def _forget_settings(
-    args: argparse.Namespace, settings: Settings, data: data_mod.ImageData, model: nn.Module
+def _with_params(
+    args: argparse.Namespace, forget: ForgetSettings, model: nn.Module
 ) -> ForgetSettings:
-    """The profile's forgetting settings with the command line's options applied."""
+    """``forget`` with ``--params`` applied, checked against ``model``."""
     from mnemo_tutorial.core.step import resolve_params
 
-    forget = settings.forget
     if args.params is not None:
         forget = forget.replace(params=args.params)
     try:
         resolve_params(model, forget.params)
     except ValueError as exc:
         raise UsageError(f"argument --params: {exc}") from None
+    return forget
+
+
+def _forget_settings(
+    args: argparse.Namespace, settings: Settings, data: data_mod.ImageData, model: nn.Module
+) -> ForgetSettings:
+    """The profile's forgetting settings with the command line's options applied."""
+    forget = _with_params(args, settings.forget, model)
     if args.selection == "fixed":
         forget = forget.replace(selection=Fixed(*args.lambdas) if args.lambdas else Fixed())
     elif args.selection == "validation":
@@ -858,7 +872,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         data,
         args.forget,
         profile,
-        settings.forget,
+        _with_params(args, settings.forget, trained.model),
         seed=args.seed,
         methods=args.methods,
         repeats=args.repeats,
@@ -921,6 +935,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from mnemo_tutorial.evaluation import compare
     from mnemo_tutorial.evaluation.bench import jsonable
 
+    try:
+        compare.check_params(args.dataset, args.profile, args.params)
+    except ValueError as exc:
+        raise UsageError(f"argument --params: {exc}") from None
     t0 = time.perf_counter()
     provenance = _provenance(sys.argv[1:] if args.argv is None else args.argv)  # the code run
     result = compare.compare(
@@ -935,6 +953,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         workers=args.workers,
         device=str(_select_device(args.device)),
         progress=not args.no_progress,
+        params=args.params,
     )
     report = {
         "dataset": args.dataset,

@@ -31,6 +31,7 @@ __all__ = [
     "REPEAT_BELOW",
     "SUMMARY_METRICS",
     "audit_value",
+    "check_params",
     "compare",
     "format_summary",
     "interval",
@@ -218,12 +219,15 @@ def _run_cell(spec: dict[str, Any]) -> dict[str, Any]:
     from mnemo_tutorial.evaluation.bench import benchmark
 
     settings, profile, data, trained = _load(spec)
+    forget = settings.forget
+    if spec.get("params") is not None:
+        forget = forget.replace(params=spec["params"])
     result = benchmark(
         trained,
         data,
         [spec["class"]],
         profile,
-        settings.forget,
+        forget,
         seed=spec["seed"],
         methods=spec["methods"],
         repeats=spec["repeats"],
@@ -272,6 +276,21 @@ def _check(seeds: Sequence[int], classes: Sequence[int], workers: int, num_class
         raise ValueError(f"workers must be a positive integer; got {workers!r}")
 
 
+def check_params(dataset: str, profile: str, params: Any) -> Any:
+    """``params`` (None, ``"all"``, ``"head"`` or tensor names) checked against the model that
+    ``profile`` builds for ``dataset``, before any cell runs; returns it."""
+    if params is None:
+        return None
+    from mnemo_tutorial.core.step import resolve_params
+    from mnemo_tutorial.training.checkpoints import initial_model
+    from mnemo_tutorial.training.data import DATASET_CLASSES
+    from mnemo_tutorial.training.profiles import get_profile
+
+    built = get_profile(dataset, profile)
+    resolve_params(initial_model(built, len(DATASET_CLASSES[dataset]), 0), params)
+    return params
+
+
 def _retrain_floor(cells: list[dict[str, Any]], base: dict[str, Any], seeds: list[int]) -> None:
     """Give each cell's retrain row the JS divergence between the models retrained (same
     class) with its seed and with the next seed (both from the data root's cache)."""
@@ -309,8 +328,10 @@ def compare(
     threads: int = 1,
     device: str = "cpu",
     progress: bool = False,
+    params: str | Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """Every (seed, class) cell of ``methods`` (default all) with every audit; ``workers``
+    """Every (seed, class) cell of ``methods`` (default all) with every audit (``params``: the
+    tensors the one-shot rows' step moves, default the profile's setting); ``workers``
     processes of ``threads`` torch threads each (the originals are trained first, one seed
     per process). Returns ``{"cells": [...], "summary": summarize_cells, "separation":
     separation, "seeds", "classes", "workers", "threads"}``; each cell is a benchmark
@@ -322,7 +343,9 @@ def compare(
     _check(seeds, classes, workers, len(DATASET_CLASSES[dataset]))
     base: dict[str, Any] = {"dataset": dataset, "profile": profile, "epochs": epochs}
     base.update(device=device, methods=parse_methods(methods), budget=budget)
-    base.update(repeats=int(repeats), progress=progress)
+    base.update(
+        repeats=int(repeats), progress=progress, params=check_params(dataset, profile, params)
+    )
     train_specs = [{**base, "seed": s} for s in seeds]
     originals = _map(_train_seed, train_specs, min(workers, len(seeds)), threads, "originals")
     specs = [{**base, "seed": s, "class": c} for s in seeds for c in classes]
