@@ -144,7 +144,8 @@ class _FullCheck:
     """The full probe's stats of single candidates, each computed once."""
 
     def __init__(self, probe: CodeProbe, grid: Candidates):
-        self.probe, self.grid, self.done = probe, grid, {}
+        self.probe, self.grid = probe, grid
+        self.done: dict[tuple[int, int], CodeStats] = {}
 
     def __call__(self, i: int, s: int) -> CodeStats:
         if (i, s) not in self.done:
@@ -184,8 +185,8 @@ def select_data_free(
             if screen is not None and st.forget_depth >= margin - SCREEN_SLACK:
                 st = full(i, s)
             if st.remain_ok and st.forget_depth >= margin:
-                info = {"candidates_evaluated": evaluated, "candidates_checked": len(full.done)}
-                return grid.choice(i, s, True, info)
+                met = {"candidates_evaluated": evaluated, "candidates_checked": len(full.done)}
+                return grid.choice(i, s, True, met)
     # the deepest candidate that keeps every remaining code (first in scan order on a tie)
     found = next((c for c in sorted(kept) if screen is None or full(c[2], c[3]).remain_ok), None)
     info: dict[str, Any] = {
