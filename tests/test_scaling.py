@@ -41,6 +41,11 @@ def check_result(result: dict, classes: list[int], hidden: list[int]) -> None:
     assert all(isinstance(v, float) for v in result["loglog_slopes"].values())
     ratio = result["classes_ratio"]
     assert ratio["classes"] == [classes[0], classes[-1]] and ratio["forget_seconds"] > 0
+    # forgetting is timed on trained models that meet the criterion, as a reader would use it
+    for p in points:
+        assert p["model_code_accuracy"] == 100.0 and p["forget_status"] == "ok", p
+        assert p["candidates_checked"] <= p["candidates_evaluated"]
+    assert ratio["criterion_met"] == [True, True]
 
 
 def test_quick_mode_writes_json_and_figure(tmp_path):

@@ -96,7 +96,10 @@ def _check_split(name: str, split: Any) -> tuple[torch.Tensor, torch.Tensor] | N
 def _diagnosis(probe: CodeProbe, choice: Choice, criterion: str) -> dict[str, Any]:
     """Code margins before and after the chosen step."""
     zero = torch.zeros(1, len(probe.names), dtype=torch.float64)
-    before, after = probe.stats(torch.cat([zero, probe.row(choice.steps, choice.sign)]))
+    # one row at a time: the probe keeps single rows' logits, and the selection has asked for
+    # both already when it screened (the unperturbed model, the chosen step)
+    before = probe.stats(zero)[0]
+    after = probe.stats(probe.row(choice.steps, choice.sign))[0]
     return {
         "criterion": criterion,
         "criterion_met": bool(choice.criterion_met),

@@ -25,7 +25,7 @@ from torch import nn
 
 from mnemo_tutorial.core.fisher import ParamDict
 
-__all__ = ["FAST_PATH_RTOL", "FIRST_CHUNK", "PROBE_BUDGET", "CodeProbe", "CodeStats"]
+__all__ = ["FAST_PATH_RTOL", "FIRST_CHUNK", "PROBE_BUDGET", "SINGLE_MEMO", "CodeProbe", "CodeStats"]
 
 # Largest number of values (perturbed parameters plus activations) one batched probe call holds.
 PROBE_BUDGET = 2**24
@@ -34,6 +34,8 @@ FAST_PATH_RTOL = 1e-4
 # Candidates in the first batched probe call of a scan (later calls double it). On the quick
 # MNIST model the data-free scan stops within its first 45 candidates for every class.
 FIRST_CHUNK = 48
+# Single rows whose logits a probe keeps (each is n x C values).
+SINGLE_MEMO = 4
 
 Cached = dict[str, tuple[torch.Tensor, "torch.Tensor | None", "torch.Tensor | None"]]
 
@@ -69,6 +71,14 @@ def _max_or(t: torch.Tensor, empty: float) -> torch.Tensor:
     return (
         t.amax(1) if t.shape[1] else torch.full(t.shape[:1], empty, dtype=t.dtype, device=t.device)
     )
+
+
+def _best_other(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """(K, n): the largest logit of z (K, n, C) other than the label's, from the top two."""
+    if z.shape[2] < 2:
+        return torch.full(z.shape[:2], float("-inf"), dtype=z.dtype, device=z.device)
+    top, idx = z.topk(2, dim=2)
+    return torch.where(idx[..., 0] == y, top[..., 1], top[..., 0])
 
 
 def _cast(v: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -108,6 +118,7 @@ class CodeProbe:
         self.cached: Cached = {}
         self.chunk = 0  # candidates per fast call; 0: the generic route
         self._row: torch.Tensor | None = None
+        self._single: dict[tuple[float, ...], torch.Tensor] = {}  # logits of single rows
 
     def on(self, x: torch.Tensor, y: torch.Tensor) -> CodeProbe:
         """A probe of the same model and eta on other samples (shares the scratch copy)."""
@@ -119,7 +130,20 @@ class CodeProbe:
 
     @torch.no_grad()
     def logits(self, rows: torch.Tensor) -> torch.Tensor:
-        """(K, n, C) logits for signed steps ``rows`` (K, L) (column l: tensor ``names[l]``)."""
+        """(K, n, C) logits for signed steps ``rows`` (K, L) (column l: tensor ``names[l]``).
+        The logits of the last :data:`SINGLE_MEMO` single rows asked for are kept: the
+        selection and the report ask for some rows more than once (the unperturbed model, the
+        chosen step)."""
+        if len(rows) != 1:
+            return self._logits(rows)
+        key = tuple(rows[0].tolist())
+        if key not in self._single:
+            if len(self._single) >= SINGLE_MEMO:
+                self._single.pop(next(iter(self._single)))
+            self._single[key] = self._logits(rows)
+        return self._single[key]
+
+    def _logits(self, rows: torch.Tensor) -> torch.Tensor:
         rows = rows.to(dtype=self.dtype, device=self.x.device)
         if self.chunk:
             parts = [self._fast(rows[i : i + self.chunk]) for i in range(0, len(rows), self.chunk)]
@@ -194,14 +218,16 @@ class CodeProbe:
             ok = False
         if not ok:
             self.cached, self.chunk = {}, 0
+            self._single.clear()  # computed by the route just refused
         return "fast" if ok else "generic"
 
     def code_stats(self, z: torch.Tensor) -> list[CodeStats]:
         """Per candidate of logits z (K, n, C): a :class:`CodeStats`."""
         y = self.y.expand(z.shape[0], -1)
         own = z.gather(2, y[..., None]).squeeze(2)
-        best_remaining = z.index_select(2, self.remain_classes).amax(2)
-        others = z.scatter(2, y[..., None], float("-inf")).amax(2)
+        z_f = z.index_select(1, self.forget_idx)
+        best_remaining = z_f.index_select(2, self.remain_classes).amax(2)
+        others = _best_other(z, y)
         correct = (z.argmax(2) == y).to(z.dtype)
         c_forget = correct.index_select(1, self.forget_idx)
         c_remain = correct.index_select(1, self.remain_idx)
@@ -210,7 +236,7 @@ class CodeProbe:
         remain_acc = c_remain.mean(1) if c_remain.shape[1] else 0 * own[:, 0]
         cols = torch.stack(
             [
-                _min_or((best_remaining - own).index_select(1, self.forget_idx), float("inf")),
+                _min_or(best_remaining - own.index_select(1, self.forget_idx), float("inf")),
                 _min_or((own - others).index_select(1, self.remain_idx), float("inf")),
                 remain_ok,
                 remain_ok * (1 - _max_or(c_forget, 0.0)),
