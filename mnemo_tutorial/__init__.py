@@ -44,6 +44,7 @@ _EXPORTS = {
     "core.settings": ("DataFree", "Fixed", "ForgetSettings", "Validation"),
     "core.step": ("head_params", "layer_steps", "sensitivity"),
     "core.forget": ("ForgetFailed", "ForgetReport", "ForgetResult", "forget"),
+    "core.alignment": ("CodeAlignment", "CodesNotAligned", "measure_alignment"),
     "training.data": (
         "ChecksumError",
         "DataNotFoundError",

@@ -1,4 +1,4 @@
-"""Forgetting on models the package does not ship: five architectures trained with mnemonic
+"""Forgetting on models the package does not ship: seven architectures trained with mnemonic
 codes through the public API, every class forgotten with ``forget``'s defaults.
 
     python scripts/robustness.py --dataset mnist --out mnemo_tutorial/results/robustness_mnist.json
@@ -9,7 +9,9 @@ Architectures (none is in ``mnemo_tutorial.training.models``): ``bn_cnn`` (two c
 norm, ReLU and max pooling, a two-layer head), ``plain_cnn`` (the same without
 normalisation), ``ln_mlp`` (GELU MLP with layer normalisation),
 ``mixer`` (an MLP-Mixer: linear patch embedding, token- and channel-mixing blocks with layer
-norm), ``res_gn_cnn`` (a residual conv network with group norm and SiLU). Each is trained by
+norm), ``res_gn_cnn`` (a residual conv network with group norm and SiLU), ``drop_cnn`` (two
+conv blocks with SiLU, dropout before each fully connected layer) and ``vit`` (a small vision
+transformer: patch embedding, position embedding, two pre-norm attention blocks, mean pooling). Each is trained by
 ``mnemo_tutorial.training.loop.train_model`` with codes from ``MnemonicCodes.random`` and the
 dataset's quick profile (optimizer, learning rate, t_mix; ``--epochs`` replaces its epochs;
 ``TRAINING_OVERRIDES`` lists the one training setting changed for one architecture),
@@ -46,7 +48,7 @@ from typing import Callable
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-ARCHS = ("bn_cnn", "plain_cnn", "ln_mlp", "mixer", "res_gn_cnn")
+ARCHS = ("bn_cnn", "plain_cnn", "ln_mlp", "mixer", "res_gn_cnn", "drop_cnn", "vit")
 TARGET_EF, TARGET_DROP = 99.0, 2.0  # issue 14's target per cell (percent, points)
 # Training settings that replace the quick profile's for one architecture on one dataset (the
 # forgetting step has none): with the CIFAR-10 profile's SGD lr 0.1 the group-norm residual
@@ -73,6 +75,13 @@ def build(name: str, input_shape: tuple[int, ...], num_classes: int):
         return Mixer(input_shape, num_classes)
     if name == "res_gn_cnn":
         return ResGN(c, num_classes)
+    if name == "drop_cnn":  # SiLU activations and dropout before each fully connected layer
+        return nn.Sequential(
+            nn.Conv2d(c, 16, 3, padding=1), nn.SiLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1), nn.SiLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Dropout(0.3),
+            nn.Linear(32 * (h // 4) * (w // 4), 64), nn.SiLU(), nn.Dropout(0.3), nn.Linear(64, num_classes))
+    if name == "vit":
+        return ViT(input_shape, num_classes)
     raise ValueError(f"arch must be one of {', '.join(ARCHS)}; got {name!r}")
 
 
@@ -132,7 +141,48 @@ def _modules():
             z = z + self.block2(z)
             return self.fc(self.pool(z).flatten(1))
 
-    return Mixer, ResGN
+    class Attention(nn.Module):
+        """Multi-head self-attention written out (qkv projection, scaled dot product, output
+        projection), so that every tensor is an ordinary Linear weight."""
+
+        def __init__(self, dim: int, heads: int):
+            super().__init__()
+            self.heads = heads
+            self.qkv, self.out = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
+
+        def forward(self, z):  # z (N, T, D)
+            n, t, d = z.shape
+            q, k, v = self.qkv(z).reshape(n, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+            a = torch.softmax(q @ k.transpose(-2, -1) / (d // self.heads) ** 0.5, dim=-1)
+            return self.out((a @ v).transpose(1, 2).reshape(n, t, d))
+
+    class ViT(nn.Module):
+        """A small vision transformer (Dosovitskiy et al., 2021): 4 x 4 grid of patches, a
+        learned position embedding, 2 pre-norm blocks (attention, GELU MLP), width 64, 4
+        heads, mean of the tokens, layer norm, linear head."""
+
+        def __init__(self, input_shape, num_classes: int, dim: int = 64, blocks: int = 2, heads: int = 4):
+            super().__init__()
+            c, h, w = input_shape
+            self.ph, self.pw = h // 4, w // 4
+            self.embed = nn.Linear(c * self.ph * self.pw, dim)
+            self.pos = nn.Parameter(torch.zeros(1, 16, dim))
+            self.attn = nn.ModuleList([Attention(dim, heads) for _ in range(blocks)])
+            self.mlp = nn.ModuleList([nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
+                                      for _ in range(blocks)])
+            self.norms = nn.ModuleList([nn.LayerNorm(dim) for _ in range(2 * blocks)])
+            self.norm, self.fc = nn.LayerNorm(dim), nn.Linear(dim, num_classes)
+
+        def forward(self, x):
+            n, c = x.shape[:2]
+            p = x.unfold(2, self.ph, self.ph).unfold(3, self.pw, self.pw)  # (N, C, 4, 4, ph, pw)
+            z = self.embed(p.permute(0, 2, 3, 1, 4, 5).reshape(n, 16, -1)) + self.pos
+            for i, (attn, mlp) in enumerate(zip(self.attn, self.mlp)):
+                z = z + attn(self.norms[2 * i](z))
+                z = z + mlp(self.norms[2 * i + 1](z))
+            return self.fc(self.norm(z).mean(1))
+
+    return Mixer, ResGN, ViT
 
 
 def Mixer(input_shape, num_classes):  # noqa: N802 (a factory named like the class it builds)
@@ -141,6 +191,10 @@ def Mixer(input_shape, num_classes):  # noqa: N802 (a factory named like the cla
 
 def ResGN(c, num_classes):  # noqa: N802
     return _modules()[1](c, num_classes)
+
+
+def ViT(input_shape, num_classes):  # noqa: N802
+    return _modules()[2](input_shape, num_classes)
 
 
 def split(data, train_samples: int, test_samples: int, seed: int):

@@ -22,7 +22,14 @@ def test_own_model_snippet_is_short_and_runs(capsys):
 
     torch.manual_seed(0)  # the model's initial weights (the snippet leaves them to the reader)
     namespace: dict = {}
-    exec(compile(code, str(README), "exec"), namespace)
+    import warnings
+
+    from mnemo_tutorial.core.forget import CodesUnchecked
+
+    with warnings.catch_warnings():  # the codes the snippet forgets with carry their record
+        warnings.simplefilter("error", CodesUnchecked)
+        exec(compile(code, str(README), "exec"), namespace)
+    assert namespace["trained"].codes.alignment.misaligned(range(10)) == []
     result, model = namespace["result"], namespace["model"]
     assert result.model is not model
     assert result.report.status == "ok" and result.report.forget == [3]

@@ -35,8 +35,10 @@ def test_architectures_build_and_are_outside_the_zoo(arch, shape):
     assert model(torch.rand(2, *shape)).shape == (2, 10)
     kinds = {type(m).__name__ for m in model.modules()}
     expected = {"bn_cnn": "BatchNorm2d", "plain_cnn": "Conv2d", "ln_mlp": "LayerNorm", "mixer": "LayerNorm",
-                "res_gn_cnn": "GroupNorm"}[arch]
+                "res_gn_cnn": "GroupNorm", "drop_cnn": "Dropout", "vit": "Attention"}[arch]
     assert expected in kinds
+    if arch == "drop_cnn":
+        assert "SiLU" in kinds and not kinds & {"BatchNorm2d", "GroupNorm", "LayerNorm"}
     if arch == "plain_cnn":
         assert not kinds & {"BatchNorm2d", "GroupNorm", "LayerNorm"}
 

@@ -331,6 +331,10 @@ def test_a_shipped_model_matches_its_profile_and_accuracy(entry, tmp_path, monke
     accuracy = evaluate(got.model, data.x_test, data.y_test, num_classes=data.num_classes)["accuracy"]
     # the same weights on another CPU may flip one near-tie prediction, no more
     assert abs(accuracy - entry["test_accuracy"]) <= 100.0 / entry["n_test"] + 1e-9, (accuracy, entry["test_accuracy"])
+    # the book's models keep their codes with their classes: the record made at load (the
+    # training data at hand) lets forget step on every class
+    record = got.codes.alignment
+    assert record is not None and record.misaligned(range(data.num_classes)) == [], record.describe()
 
 
 def test_random_crop_flip_is_a_shifted_possibly_flipped_crop():

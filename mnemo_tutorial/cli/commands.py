@@ -26,6 +26,7 @@ import json
 import os
 import statistics
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -304,6 +305,11 @@ def _bench_options(p: argparse.ArgumentParser) -> None:
         help="repeat only methods whose first run takes less than this many seconds "
         "(default: bench.DEFAULT_REPEAT_BELOW)",
     )
+    _fim_options(p)
+    _comparison_options(p)
+
+
+def _fim_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--fim-samples",
         type=_int_at_least(0),
@@ -317,7 +323,6 @@ def _bench_options(p: argparse.ArgumentParser) -> None:
         default=None,
         help="samples per vectorised chunk in the Fisher timing (default: bench.DEFAULT_FIM_CHUNK)",
     )
-    _comparison_options(p)
 
 
 def _comparison_options(p: argparse.ArgumentParser) -> None:
@@ -620,13 +625,17 @@ def _write(args: argparse.Namespace, report: dict[str, Any]) -> None:
 def _run_forget(
     model: nn.Module, codes: MnemonicCodes, classes: list[int], settings: ForgetSettings
 ) -> tuple[ForgetResult, str | None]:
-    """``forget`` with the failure kept: (result, None) or (the failed result, message)."""
-    from mnemo_tutorial.core.forget import ForgetFailed, forget
+    """``forget`` with the failure kept: (result, None) or (the failed or refused result,
+    message)."""
+    from mnemo_tutorial.core.forget import CodesNotAligned, ForgetFailed, forget, refused_result
 
+    t0 = time.perf_counter()
     try:
         return forget(model, codes, classes, settings), None
     except ForgetFailed as exc:
         return exc.result, str(exc)
+    except CodesNotAligned as exc:
+        return refused_result(model, classes, exc, t0), str(exc)
 
 
 def _fmt(v: float | None, spec: str = "6.2f") -> str:
@@ -930,7 +939,6 @@ def _provenance(argv: Sequence[str]) -> dict[str, Any]:
 def cmd_compare(args: argparse.Namespace) -> int:
     """``bench --each-class``: every (seed, class) cell with every audit, the summary and the
     separation of removal from suppression, printed and written as one JSON report."""
-    import time
 
     from mnemo_tutorial.evaluation import compare
     from mnemo_tutorial.evaluation.bench import jsonable

@@ -33,6 +33,9 @@ class MnemonicCodes:
     codes: torch.Tensor
     distribution: str = "uniform"
     seed: int = 0
+    # where the codes sit in the model they trained (core.alignment.CodeAlignment), recorded
+    # while the training data was at hand; None when nobody measured it
+    alignment: Any = None
 
     @classmethod
     def random(
@@ -73,16 +76,39 @@ class MnemonicCodes:
         return torch.arange(self.num_classes)
 
     def to(self, device: torch.device | str) -> MnemonicCodes:
-        return MnemonicCodes(self.codes.to(device), self.distribution, self.seed)
+        return MnemonicCodes(self.codes.to(device), self.distribution, self.seed, self.alignment)
+
+    def with_alignment(self, alignment: Any) -> MnemonicCodes:
+        """These codes with ``alignment`` (a
+        :class:`~mnemo_tutorial.core.alignment.CodeAlignment`, e.g. from
+        :func:`~mnemo_tutorial.core.alignment.measure_alignment`) recorded, for ``forget``."""
+        from mnemo_tutorial.core.alignment import CodeAlignment
+
+        if not isinstance(alignment, CodeAlignment) or len(alignment.cosine) != self.num_classes:
+            raise ValueError(
+                f"alignment must be a CodeAlignment of {self.num_classes} classes "
+                "(measure_alignment(model, codes.codes, x, y)); "
+                f"got {type(alignment).__name__}"
+            )
+        return MnemonicCodes(self.codes, self.distribution, self.seed, alignment)
 
     def state_dict(self) -> dict[str, Any]:
-        """What a checkpoint stores to rebuild the codes."""
-        return {"codes": self.codes.cpu(), "distribution": self.distribution, "seed": self.seed}
+        """What a checkpoint stores to rebuild the codes (and their alignment record)."""
+        state = {"codes": self.codes.cpu(), "distribution": self.distribution, "seed": self.seed}
+        if self.alignment is not None:
+            state["alignment"] = self.alignment.to_dict()
+        return state
 
     @classmethod
     def from_state_dict(cls, state: dict[str, Any]) -> MnemonicCodes:
+        from mnemo_tutorial.core.alignment import CodeAlignment
+
+        record = state.get("alignment")
         return cls(
-            codes=state["codes"], distribution=state["distribution"], seed=int(state["seed"])
+            codes=state["codes"],
+            distribution=state["distribution"],
+            seed=int(state["seed"]),
+            alignment=None if record is None else CodeAlignment.from_dict(record),
         )
 
     def mix_batch(

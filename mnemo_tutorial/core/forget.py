@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from mnemo_tutorial.checks import check_choice, check_forget_classes
+from mnemo_tutorial.core.alignment import CodesNotAligned, refusal
 from mnemo_tutorial.core.codes import MnemonicCodes
 from mnemo_tutorial.core.probe import CodeProbe
 from mnemo_tutorial.core.selection import Choice, select
@@ -30,7 +31,17 @@ from mnemo_tutorial.core.settings import ON_FAILURE, DataFree, ForgetSettings
 from mnemo_tutorial.core.step import apply_step, class_fisher_ratio, resolve_params
 from mnemo_tutorial.utils import module_device
 
-__all__ = ["VERIFY_TOLERANCE", "ForgetFailed", "ForgetReport", "ForgetResult", "forget"]
+__all__ = [
+    "UNCHECKED",
+    "VERIFY_TOLERANCE",
+    "CodesNotAligned",
+    "CodesUnchecked",
+    "ForgetFailed",
+    "ForgetReport",
+    "ForgetResult",
+    "forget",
+    "refused_result",
+]
 
 VERIFY_TOLERANCE = 2.0  # percentage points: verify fails if A_R drops more or E_F < 100 - this
 
@@ -38,7 +49,8 @@ VERIFY_TOLERANCE = 2.0  # percentage points: verify fails if A_R drops more or E
 @dataclass
 class ForgetReport:
     """What a forgetting method did. ``seconds`` is the wall clock of the whole call;
-    ``status`` is "ok" or "failed" (the method's criterion not met, see ``details``).
+    ``status`` is "ok", "failed" (the method's criterion not met, see ``details``) or
+    "refused" (no step taken: the codes do not sit with their classes, ``details["refused"]``).
     ``selection``, ``lambda1``, ``lambda2``, ``sign`` and ``steps`` (per moved tensor) are
     set by the mnemonic method only."""
 
@@ -73,6 +85,49 @@ class ForgetFailed(Exception):
     def __init__(self, message: str, result: ForgetResult):
         super().__init__(message)
         self.result = result
+
+
+class CodesUnchecked(UserWarning):
+    """``forget`` was given codes without an alignment record and no ``verify=`` split:
+    nothing has checked that forgetting a code forgets its class."""
+
+
+UNCHECKED = (
+    "forget: these codes carry no alignment record, so nothing has checked that forgetting a "
+    "code forgets its class in this model. The package's training loop records it; for a "
+    "model trained elsewhere, codes = codes.with_alignment(measure_alignment(model, "
+    "codes.codes, x_train, y_train)), or pass verify=(x_held_out, y_held_out) to check the "
+    "result on data"
+)
+
+
+def _check_alignment(
+    codes: MnemonicCodes | torch.Tensor, classes: list[int], require: bool, verified: bool
+) -> None:
+    """Refuse (:class:`CodesNotAligned`) forgotten classes whose codes do not sit with them;
+    warn (:class:`CodesUnchecked`) when nothing records it and nothing will verify."""
+    record = codes.alignment if isinstance(codes, MnemonicCodes) else None
+    if record is None:
+        if not verified:
+            warnings.warn(UNCHECKED, CodesUnchecked, stacklevel=3)
+        return
+    error = refusal(record, classes) if require else None
+    if error is not None:
+        raise error
+
+
+def refused_result(
+    model: nn.Module, classes: list[int], exc: CodesNotAligned, t0: float
+) -> ForgetResult:
+    """The result of a refused call: the model copied unchanged, ``status == "refused"``."""
+    report = ForgetReport(
+        method="mnemonic",
+        forget=list(classes),
+        seconds=time.perf_counter() - t0,
+        status="refused",
+        details={"refused": str(exc), "misaligned": list(exc.classes)},
+    )
+    return ForgetResult(model=copy.deepcopy(model), report=report)
 
 
 def _check_split(name: str, split: Any) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -183,6 +238,7 @@ def forget(
     *,
     verify: tuple[torch.Tensor, torch.Tensor] | None = None,
     on_failure: str = "raise",
+    require_alignment: bool = True,
 ) -> ForgetResult:
     """Forget ``classes`` from ``model`` in one step computed from the mnemonic codes.
 
@@ -197,6 +253,12 @@ def forget(
             ``VERIFY_TOLERANCE`` points or E_F < 100 - ``VERIFY_TOLERANCE`` fails the result.
         on_failure: "raise" (default) raises :class:`ForgetFailed` carrying the result, "warn"
             warns, "return" returns it, when the criterion or the verification fails.
+        require_alignment: codes whose alignment record
+            (:class:`~mnemo_tutorial.core.alignment.CodeAlignment`, made by the package's
+            training loop or :func:`~mnemo_tutorial.core.alignment.measure_alignment`) says a
+            forgotten class's code does not sit with its class are refused with
+            :class:`CodesNotAligned` before any step; False steps anyway. Codes without a
+            record warn (:class:`CodesUnchecked`) unless ``verify`` is given.
 
     Returns:
         :class:`ForgetResult`: the new model and a :class:`ForgetReport` whose
@@ -217,6 +279,7 @@ def forget(
     classes = check_forget_classes(classes, int(code_tensor.shape[0]), name="classes")
     split = _check_split("verify", verify)
     params = resolve_params(model, settings.params)
+    _check_alignment(codes, classes, bool(require_alignment), split is not None)
     was_training = model.training
     model.eval()
     try:

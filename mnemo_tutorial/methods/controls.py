@@ -24,7 +24,13 @@ from torch import nn
 
 from mnemo_tutorial.checks import check_forget_classes
 from mnemo_tutorial.core.codes import MnemonicCodes
-from mnemo_tutorial.core.forget import ForgetFailed, ForgetResult, forget
+from mnemo_tutorial.core.forget import (
+    CodesNotAligned,
+    ForgetFailed,
+    ForgetResult,
+    forget,
+    refused_result,
+)
 from mnemo_tutorial.core.settings import DEFAULT_MARGIN, DataFree, ForgetSettings
 from mnemo_tutorial.core.step import head_params
 from mnemo_tutorial.evaluation.metrics import batched_eval
@@ -130,12 +136,15 @@ def head_only(
 ) -> ForgetResult:
     """The one-shot step restricted to the output layer: :func:`~mnemo_tutorial.forget` with
     ``settings`` (default ``ForgetSettings()``) and ``params="head"``. A failed selection is
-    returned with ``status == "failed"``, not raised."""
+    returned with ``status == "failed"``, a refusal with ``status == "refused"``, not raised."""
     settings = (settings or ForgetSettings()).replace(params="head")
+    t0 = time.perf_counter()
     try:
         result = forget(model, codes, classes, settings)
     except ForgetFailed as exc:
         result = exc.result
+    except CodesNotAligned as exc:
+        result = refused_result(model, check_forget_classes(classes, codes.num_classes), exc, t0)
     result.report.method = "head-only"
     return result
 

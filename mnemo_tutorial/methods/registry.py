@@ -26,7 +26,14 @@ from torch import nn
 
 from mnemo_tutorial.checks import check_forget_classes
 from mnemo_tutorial.core.codes import MnemonicCodes
-from mnemo_tutorial.core.forget import ForgetFailed, ForgetReport, ForgetResult, forget
+from mnemo_tutorial.core.forget import (
+    CodesNotAligned,
+    ForgetFailed,
+    ForgetReport,
+    ForgetResult,
+    forget,
+    refused_result,
+)
 from mnemo_tutorial.core.settings import Fixed, ForgetSettings
 from mnemo_tutorial.core.step import (
     apply_step,
@@ -181,14 +188,18 @@ def parse_methods(text: str | Sequence[str] | None) -> list[str]:
 
 
 def _mnemonic(model: nn.Module, task: UnlearnTask) -> ForgetResult:
-    """The one-shot step with the task's forgetting settings; a failed selection is returned."""
+    """The one-shot step with the task's forgetting settings; a failed selection is returned,
+    a refusal (codes that do not sit with their classes) too, with the model unchanged."""
     settings = task.forget_settings if task.forget_settings is not None else ForgetSettings()
     if task.codes is None:
         raise ValueError("mnemonic needs the model's mnemonic codes (task.codes)")
+    t0 = time.perf_counter()
     try:
         return forget(model, task.codes, list(task.classes), settings)
     except ForgetFailed as exc:
         return exc.result
+    except CodesNotAligned as exc:  # no step: the row reports the refusal
+        return refused_result(model, list(task.classes), exc, t0)
 
 
 def _suppress(model: nn.Module, task: UnlearnTask) -> ForgetResult:

@@ -30,6 +30,7 @@ from mnemo_tutorial.training.data import ImageData, data_root
 from mnemo_tutorial.training.loop import (
     Augment,
     TrainResult,
+    record_alignment,
     train_model,
 )
 from mnemo_tutorial.training.models import make_model
@@ -341,7 +342,9 @@ def train_or_load(
     """The model of ``profile`` trained on ``data`` with codes and initial weights from ``seed``.
 
     Looks in the data root's cache (``use_cache``), then in the shipped models
-    (``pretrained``), then trains and caches the result (``use_cache``). ``retrain=True``
+    (``pretrained``), then trains and caches the result (``use_cache``). The codes carry their
+    alignment record (:func:`~mnemo_tutorial.training.loop.record_alignment`), measured on
+    ``data``'s training split when a stored model lacks one. ``retrain=True``
     skips both lookups; ``None`` reads ``MNEMO_RETRAIN``
     (:func:`mnemo_tutorial.env.retrain_requested`).
     ``augment`` defaults to the profile's. The caller's global random state is left as it was.
@@ -365,7 +368,10 @@ def train_or_load(
     if not retrain:
         found = _stored_model(path, key, profile, data.num_classes, dev, use_cache, pretrained)
         if distributed.all_agree(found is not None):
-            return check_shipped_accuracy(found, data)  # type: ignore[arg-type]
+            found = check_shipped_accuracy(found, data)  # type: ignore[arg-type]
+            if found.codes.alignment is None and profile.t_mix > 0:  # stored before records
+                record_alignment(found, data.x_train, data.y_train)
+            return found
     result = _train_new(profile, data, seed, dev, augment, progress)
     result.key = key
     if use_cache:

@@ -32,8 +32,10 @@ from mnemo_tutorial.utils import get_device, isolated_rng
 
 __all__ = [
     "Augment",
+    "ALIGNMENT_SAMPLES",
     "EpochBatches",
     "mixed_batches",
+    "record_alignment",
     "train_from_dataset",
     "train_model",
     "TrainResult",
@@ -350,6 +352,27 @@ def _train(
     )
 
 
+#: Samples per class whose mean head input a code is compared with (measure_alignment).
+ALIGNMENT_SAMPLES = 200
+
+
+def record_alignment(result: TrainResult, x: torch.Tensor, y: torch.Tensor) -> TrainResult:
+    """Measure where ``result``'s codes sit among its classes on the training samples (x, y)
+    (:func:`~mnemo_tutorial.core.alignment.measure_alignment`, up to
+    :data:`ALIGNMENT_SAMPLES` per class) and record it with the codes, for ``forget``. A
+    model without an output layer of C outputs (an ``nn.Linear``) gets no record."""
+    from mnemo_tutorial.core.alignment import measure_alignment
+
+    try:
+        record = measure_alignment(
+            result.model, result.codes.codes, x, y, samples_per_class=ALIGNMENT_SAMPLES
+        )
+    except ValueError:  # no nn.Linear with C outputs: nothing to compare with
+        return result
+    result.codes = result.codes.with_alignment(record)
+    return result
+
+
 def train_model(
     model: nn.Module,
     x: torch.Tensor,
@@ -389,7 +412,7 @@ def train_model(
         )
     dev = distributed.rank_device(get_device(device))
     x_dev, y_dev = x.to(dev), y.to(dev)
-    return _train(
+    result = _train(
         model,
         codes,
         profile,
@@ -400,6 +423,7 @@ def train_model(
         x.shape[0],
         lambda sampler: _InMemory(sampler, x_dev, y_dev),
     )
+    return record_alignment(result, x, y) if profile.t_mix > 0 else result
 
 
 def train_from_dataset(
@@ -444,4 +468,18 @@ def train_from_dataset(
             generator=torch.Generator().manual_seed(int(seed)),
         )
 
-    return _train(model, codes, profile, seed, dev, augment, progress, n, loader)
+    result = _train(model, codes, profile, seed, dev, augment, progress, n, loader)
+    if profile.t_mix > 0:
+        x, y = _dataset_sample(dataset, codes.num_classes * ALIGNMENT_SAMPLES, seed)
+        record_alignment(result, x, y)
+    return result
+
+
+def _dataset_sample(dataset: Dataset, k: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Up to ``k`` random items of ``dataset`` as (x, y) tensors."""
+    gen = torch.Generator().manual_seed(int(seed))
+    idx = torch.randperm(len(dataset), generator=gen)[:k].tolist()  # type: ignore[arg-type]
+    items = [dataset[i] for i in idx]
+    return torch.stack([torch.as_tensor(x) for x, _ in items]), torch.tensor(
+        [int(y) for _, y in items]
+    )
