@@ -119,6 +119,7 @@ class CodeProbe:
         self.chunk = 0  # candidates per fast call; 0: the generic route
         self._row: torch.Tensor | None = None
         self._single: dict[tuple[float, ...], torch.Tensor] = {}  # logits of single rows
+        self._stats: dict[tuple[float, ...], CodeStats] = {}  # stats of every row asked for
 
     def on(self, x: torch.Tensor, y: torch.Tensor) -> CodeProbe:
         """A probe of the same model and eta on other samples (shares the scratch copy)."""
@@ -138,9 +139,7 @@ class CodeProbe:
             return self._logits(rows)
         key = tuple(rows[0].tolist())
         if key not in self._single:
-            if len(self._single) >= SINGLE_MEMO:
-                self._single.pop(next(iter(self._single)))
-            self._single[key] = self._logits(rows)
+            self._keep(key, self._logits(rows))
         return self._single[key]
 
     def _logits(self, rows: torch.Tensor) -> torch.Tensor:
@@ -219,6 +218,7 @@ class CodeProbe:
         if not ok:
             self.cached, self.chunk = {}, 0
             self._single.clear()  # computed by the route just refused
+            self._stats.clear()
         return "fast" if ok else "generic"
 
     def code_stats(self, z: torch.Tensor) -> list[CodeStats]:
@@ -246,8 +246,26 @@ class CodeProbe:
         return [CodeStats(d, r, ok > 0, cl > 0, sc) for d, r, ok, cl, sc in zip(*cols)]
 
     def stats(self, rows: torch.Tensor) -> list[CodeStats]:
-        """:meth:`code_stats` of the logits after ``rows``."""
-        return self.code_stats(self.logits(rows))
+        """:meth:`code_stats` of the logits after ``rows``. The stats of every row are kept
+        (the report asks again for the chosen step and the unperturbed model), and the
+        logits of a call of at most :data:`SINGLE_MEMO` rows are kept row by row."""
+        keys = [tuple(r) for r in rows.tolist()]
+        todo = [i for i, k in enumerate(keys) if k not in self._stats]
+        if todo:
+            z = self.logits(rows[todo])
+            if 1 < len(todo) <= SINGLE_MEMO:
+                for j, i in enumerate(todo):
+                    self._keep(keys[i], z[j : j + 1])
+            for i, st in zip(todo, self.code_stats(z)):
+                self._stats[keys[i]] = st
+        return [self._stats[k] for k in keys]
+
+    def _keep(self, key: tuple[float, ...], z: torch.Tensor) -> None:
+        """Keep the logits ``z`` (1, n, C) of the single row ``key``."""
+        if key not in self._single:
+            if len(self._single) >= SINGLE_MEMO:
+                self._single.pop(next(iter(self._single)))
+            self._single[key] = z
 
     def scan(self, rows: torch.Tensor) -> Iterator[CodeStats]:
         """:class:`CodeStats` per row of ``rows`` (K, L), in order, computed in calls that

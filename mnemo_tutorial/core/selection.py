@@ -21,7 +21,7 @@ import torch
 from mnemo_tutorial.core.fisher import ParamDict
 from mnemo_tutorial.core.probe import CodeProbe, CodeStats
 from mnemo_tutorial.core.settings import DataFree, Fixed, ForgetSettings, Validation
-from mnemo_tutorial.core.step import layer_steps, maxima, steps_from_maxima
+from mnemo_tutorial.core.step import layer_steps, maxima
 
 __all__ = [
     "SCREEN_REMAINING",
@@ -89,10 +89,11 @@ def candidates(eta: ParamDict, grids: tuple[Sequence[float], Sequence[float]]) -
     sorted by the perturbation norm, then lambda1, then lambda2."""
     names, top = list(eta), maxima(eta)
     sq_norms = [_sq_norm(eta[k], top[k]) for k in names]
+    tops = [top[k] for k in names]
     seen: dict[tuple, tuple[float, float, float, list[float]]] = {}
     for l1 in grids[0]:
         for l2 in grids[1]:
-            row = list(steps_from_maxima(top, l1, l2).values())
+            row = [l1 if m <= 0 else min(l1, l2 / m) for m in tops]  # steps_from_maxima
             key = tuple(round(v, STEP_DIGITS) for v in row)
             if key not in seen:
                 norm = sum(a * a * q for a, q in zip(row, sq_norms)) ** 0.5
@@ -110,7 +111,9 @@ def _order_signs(
     """The paper's sign rule: first the sign whose model at the paper's lambdas scores higher
     on the codes (ties: the deeper forget-code margin)."""
     ref = layer_steps(eta, *paper)
-    stats = probe.stats(torch.cat([probe.row(ref, s) for s in signs]))
+    zero = torch.zeros(1, len(probe.names), dtype=torch.float64)
+    # the unperturbed model in the same call: the screen and the report ask for it too
+    stats = probe.stats(torch.cat([*(probe.row(ref, s) for s in signs), zero]))
     by_sign = dict(zip(signs, stats))
     return sorted(signs, key=lambda s: (-by_sign[s].score, -by_sign[s].forget_depth))
 
