@@ -12,7 +12,10 @@ has one, ``_config.yml`` (``repository: url``). The copies written from them:
 * the install cell of every chapter (``book/[0-9][0-9]_*.ipynb``): installs
   ``mnemo-tutorial==<version>`` from PyPI when the package is missing;
 * the setup cell of every assignment master notebook (``assignments/<name>.ipynb``): its
-  ``%pip install`` line pins ``otter-grader`` and ``mnemo-tutorial==<version>``;
+  ``%pip install`` line installs ``mnemo-tutorial[grading]==<version>``, the package with its
+  ``grading`` extra;
+* that extra in ``pyproject.toml`` (``[project.optional-dependencies] grading``): the
+  otter-grader release the notebooks and the grading image use;
 * ``assignments/requirements-autograder.txt``: what the grading image installs;
 * the Colab link of every assignment page (``book/assignments/<name>.md``): the student
   notebook committed under ``assignments/student/`` at the tag ``v<version>``.
@@ -61,7 +64,8 @@ except ImportError:
     %pip install -q "mnemo-tutorial=={{VERSION}}"
     import mnemo_tutorial"""
 
-ASSIGNMENT_PIP = '    %pip install -q "mnemo-tutorial=={version}" "otter-grader=={otter}"'
+ASSIGNMENT_PIP = '    %pip install -q "mnemo-tutorial[grading]=={version}"'
+GRADING_EXTRA = 'grading = ["otter-grader=={otter}"]'
 
 AUTOGRADER_REQUIREMENTS = """\
 # Installed into the grading image that `otter grade` (Docker) or Gradescope builds from the
@@ -156,6 +160,12 @@ def fix_citation(text: str, release: Release) -> tuple[str, list]:
     return text, a + b
 
 
+def fix_grading_extra(text: str, release: Release) -> tuple[str, list]:
+    """The ``grading`` extra of pyproject.toml: otter-grader at :data:`OTTER_VERSION`."""
+    expected = GRADING_EXTRA.format(otter=OTTER_VERSION)
+    return replace_one(text, r"^grading = .*$", expected, "grading extra")
+
+
 def fix_requirements(text: str, release: Release) -> tuple[str, list]:
     """The whole of assignments/requirements-autograder.txt, from its template."""
     expected = AUTOGRADER_REQUIREMENTS.format(
@@ -211,7 +221,7 @@ def book_cell(found: str, release: Release) -> str | None:
 
 def assignment_cell(found: str, release: Release) -> str | None:
     """An assignment's setup cell: its one ``%pip install`` line, the rest as it is."""
-    line = ASSIGNMENT_PIP.format(otter=OTTER_VERSION, version=release.version)
+    line = ASSIGNMENT_PIP.format(version=release.version)
     lines = found.splitlines(keepends=True)
     pips = [i for i, s in enumerate(lines) if s.lstrip().startswith("%pip install")]
     if len(pips) != 1:
@@ -246,6 +256,7 @@ def copies(root: Path = ROOT, book: bool = True) -> list[tuple[Path, Fixer]]:
     """Every file holding a copy, with its fixer; the chapters only when ``book``."""
     out: list[tuple[Path, Fixer]] = [
         (root / "CITATION.cff", fix_citation),
+        (root / "pyproject.toml", fix_grading_extra),
         (root / "assignments" / "requirements-autograder.txt", fix_requirements),
     ]
     for name in ASSIGNMENTS:
