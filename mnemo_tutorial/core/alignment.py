@@ -32,13 +32,21 @@ from torch import nn
 from mnemo_tutorial.core.step import head_params
 from mnemo_tutorial.utils import module_device
 
-__all__ = ["MIN_COSINE", "CodeAlignment", "CodesNotAligned", "measure_alignment"]
+__all__ = [
+    "MIN_COSINE",
+    "SAMPLES_PER_CLASS",
+    "CodeAlignment",
+    "CodesNotAligned",
+    "measure_alignment",
+]
 
 #: Smallest cosine between a code's head input and its class's mean head input at which the
 #: code sits with its class. Chosen on the robustness suite (``scripts/robustness.py``): the
 #: codes of the group-norm residual network, on which forgetting missed every class, sat
 #: below it; those of the package's own models above it.
 MIN_COSINE = 0.5
+#: Samples of each class whose mean head input a code is compared with.
+SAMPLES_PER_CLASS = 200
 
 
 @dataclass(frozen=True)
@@ -124,7 +132,7 @@ def measure_alignment(
     x: torch.Tensor,
     y: torch.Tensor,
     *,
-    samples_per_class: int = 200,
+    samples_per_class: int = SAMPLES_PER_CLASS,
     seed: int = 0,
     batch_size: int = 256,
 ) -> CodeAlignment:

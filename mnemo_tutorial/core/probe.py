@@ -25,7 +25,15 @@ from torch import nn
 
 from mnemo_tutorial.core.fisher import ParamDict
 
-__all__ = ["FAST_PATH_RTOL", "FIRST_CHUNK", "PROBE_BUDGET", "SINGLE_MEMO", "CodeProbe", "CodeStats"]
+__all__ = [
+    "FAST_PATH_RTOL",
+    "FIRST_CHUNK",
+    "PROBE_BUDGET",
+    "SINGLE_MEMO",
+    "CodeProbe",
+    "CodeStats",
+    "best_other_logit",
+]
 
 # Largest number of values (perturbed parameters plus activations) one batched probe call holds.
 PROBE_BUDGET = 2**24
@@ -73,7 +81,7 @@ def _max_or(t: torch.Tensor, empty: float) -> torch.Tensor:
     )
 
 
-def _best_other(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def best_other_logit(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """(K, n): the largest logit of z (K, n, C) other than the label's, from the top two."""
     if z.shape[2] < 2:
         return torch.full(z.shape[:2], float("-inf"), dtype=z.dtype, device=z.device)
@@ -227,7 +235,7 @@ class CodeProbe:
         own = z.gather(2, y[..., None]).squeeze(2)
         z_f = z.index_select(1, self.forget_idx)
         best_remaining = z_f.index_select(2, self.remain_classes).amax(2)
-        others = _best_other(z, y)
+        others = best_other_logit(z, y)
         correct = (z.argmax(2) == y).to(z.dtype)
         c_forget = correct.index_select(1, self.forget_idx)
         c_remain = correct.index_select(1, self.remain_idx)

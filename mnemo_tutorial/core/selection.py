@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from mnemo_tutorial.core.fisher import ParamDict
-from mnemo_tutorial.core.probe import CodeProbe, CodeStats
+from mnemo_tutorial.core.probe import CodeProbe, CodeStats, best_other_logit
 from mnemo_tutorial.core.settings import DataFree, Fixed, ForgetSettings, Validation
 from mnemo_tutorial.core.step import layer_steps, maxima
 
@@ -131,29 +131,15 @@ def _screen(probe: CodeProbe, last_row: torch.Tensor) -> CodeProbe | None:
     n_remain = int(probe.remain_idx.numel())
     if n_remain <= 2 * SCREEN_REMAINING:
         return None
-    z = probe.logits(torch.zeros(1, len(probe.names), dtype=torch.float64))[0]
-    y = probe.y.to(z.device)
-    own = z.gather(1, y[:, None]).squeeze(1)
-    margin = own - z.scatter(1, y[:, None], float("-inf")).amax(1)
+    z = probe.logits(torch.zeros(1, len(probe.names), dtype=torch.float64))
+    y = probe.y.to(z.device)[None]
+    margin = (z.gather(2, y[..., None]).squeeze(2) - best_other_logit(z, y))[0]
     remain = probe.remain_idx.to(z.device)
     near = remain[margin.index_select(0, remain).argsort()[:SCREEN_REMAINING]]
     idx = torch.cat([probe.forget_idx.to(z.device), near]).to(probe.x.device)
     screen = probe.on(probe.x.index_select(0, idx), probe.y.index_select(0, idx.to(y.device)))
     screen.enable_fast(last_row)
     return screen
-
-
-class _FullCheck:
-    """The full probe's stats of single candidates, each computed once."""
-
-    def __init__(self, probe: CodeProbe, grid: Candidates):
-        self.probe, self.grid = probe, grid
-        self.done: dict[tuple[int, int], CodeStats] = {}
-
-    def __call__(self, i: int, s: int) -> CodeStats:
-        if (i, s) not in self.done:
-            self.done[(i, s)] = self.probe.stats(s * self.grid.steps[i : i + 1])[0]
-        return self.done[(i, s)]
 
 
 def select_data_free(
@@ -177,7 +163,12 @@ def select_data_free(
     ``candidates_checked`` (evaluated on every code after passing the screen)."""
     order = _order_signs(probe, eta, signs, paper)
     screen = _screen(probe, grid.steps[-1])
-    full = _FullCheck(probe, grid)
+    checked: set[tuple[int, int]] = set()
+
+    def full(i: int, s: int) -> CodeStats:  # the probe keeps every row's stats
+        checked.add((i, s))
+        return probe.stats(s * grid.steps[i : i + 1])[0]
+
     evaluated, kept = len(signs), []
     for rank, s in enumerate(order):
         for i, st in enumerate((screen or probe).scan(s * grid.steps)):
@@ -188,13 +179,13 @@ def select_data_free(
             if screen is not None and st.forget_depth >= margin - SCREEN_SLACK:
                 st = full(i, s)
             if st.remain_ok and st.forget_depth >= margin:
-                met = {"candidates_evaluated": evaluated, "candidates_checked": len(full.done)}
+                met = {"candidates_evaluated": evaluated, "candidates_checked": len(checked)}
                 return grid.choice(i, s, True, met)
     # the deepest candidate that keeps every remaining code (first in scan order on a tie)
     found = next((c for c in sorted(kept) if screen is None or full(c[2], c[3]).remain_ok), None)
     info: dict[str, Any] = {
         "candidates_evaluated": evaluated,
-        "candidates_checked": len(full.done),
+        "candidates_checked": len(checked),
         "fallback": "deepest" if found else "paper",
     }
     if found is not None:

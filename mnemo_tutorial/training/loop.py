@@ -32,7 +32,6 @@ from mnemo_tutorial.utils import get_device, isolated_rng
 
 __all__ = [
     "Augment",
-    "ALIGNMENT_SAMPLES",
     "EpochBatches",
     "mixed_batches",
     "record_alignment",
@@ -352,21 +351,15 @@ def _train(
     )
 
 
-#: Samples per class whose mean head input a code is compared with (measure_alignment).
-ALIGNMENT_SAMPLES = 200
-
-
 def record_alignment(result: TrainResult, x: torch.Tensor, y: torch.Tensor) -> TrainResult:
     """Measure where ``result``'s codes sit among its classes on the training samples (x, y)
-    (:func:`~mnemo_tutorial.core.alignment.measure_alignment`, up to
-    :data:`ALIGNMENT_SAMPLES` per class) and record it with the codes, for ``forget``. A
+    (:func:`~mnemo_tutorial.core.alignment.measure_alignment`) and record it with the codes,
+    for ``forget``. A
     model without an output layer of C outputs (an ``nn.Linear``) gets no record."""
     from mnemo_tutorial.core.alignment import measure_alignment
 
     try:
-        record = measure_alignment(
-            result.model, result.codes.codes, x, y, samples_per_class=ALIGNMENT_SAMPLES
-        )
+        record = measure_alignment(result.model, result.codes.codes, x, y)
     except ValueError:  # no nn.Linear with C outputs: nothing to compare with
         return result
     result.codes = result.codes.with_alignment(record)
@@ -470,7 +463,9 @@ def train_from_dataset(
 
     result = _train(model, codes, profile, seed, dev, augment, progress, n, loader)
     if profile.t_mix > 0:
-        x, y = _dataset_sample(dataset, codes.num_classes * ALIGNMENT_SAMPLES, seed)
+        from mnemo_tutorial.core.alignment import SAMPLES_PER_CLASS
+
+        x, y = _dataset_sample(dataset, codes.num_classes * SAMPLES_PER_CLASS, seed)
         record_alignment(result, x, y)
     return result
 
