@@ -44,7 +44,8 @@ _EXPORTS = {
     "core.settings": ("DataFree", "Fixed", "ForgetSettings", "Validation"),
     "core.step": ("head_params", "layer_steps", "sensitivity"),
     "core.forget": ("ForgetFailed", "ForgetReport", "ForgetResult", "forget"),
-    "core.alignment": ("CodeAlignment", "CodesNotAligned", "measure_alignment"),
+    "core.alignment": ("CodeAlignment", "CodesNotAligned", "ForgetRefused", "measure_alignment"),
+    "core.rehearsal": ("Rehearsal", "RehearsalMissed", "rehearse"),
     "training.data": (
         "ChecksumError",
         "DataNotFoundError",

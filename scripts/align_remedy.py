@@ -100,7 +100,7 @@ def train(model, codes, x, y, profile, weight: float, seed: int, epochs: int) ->
 def forget_rows(model, codes, data, step: str) -> list[dict]:
     """Every class forgotten with the defaults (``step`` "all") or the output layer only."""
     from mnemo_tutorial import ForgetSettings, forget
-    from mnemo_tutorial.core.alignment import CodesNotAligned
+    from mnemo_tutorial.core.alignment import ForgetRefused
     from mnemo_tutorial.evaluation.metrics import forget_metrics, predict
 
     pred0 = predict(model, data.x_test)
@@ -109,7 +109,7 @@ def forget_rows(model, codes, data, step: str) -> list[dict]:
         before = forget_metrics(pred0, data.y_test, [c], data.num_classes)
         try:
             res = forget(model, codes, [c], ForgetSettings(params=step), on_failure="return")
-        except CodesNotAligned:
+        except ForgetRefused:
             rows.append({"class": c, "status": "refused", "target_met": False})
             continue
         after = forget_metrics(predict(res.model, data.x_test), data.y_test, [c], data.num_classes)

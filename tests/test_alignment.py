@@ -143,7 +143,7 @@ def test_the_training_loop_records_the_alignment_and_the_registry_reports_a_refu
     before = copy.deepcopy(result.model.state_dict())
     for name in ("mnemonic", "head-only"):
         res = run_method(name, result.model, task)
-        assert res.report.status == "refused" and res.report.details["misaligned"] == [2], name
+        assert res.report.status == "refused" and res.report.details["refused_classes"] == [2], name
         assert all(torch.equal(v, res.model.state_dict()[k]) for k, v in before.items())
     unmeasured = record_alignment(copy.copy(result), x[:5], y[:5])  # too few samples: NaN, kept
     assert unmeasured.codes.alignment is not None

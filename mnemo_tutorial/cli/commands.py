@@ -627,14 +627,14 @@ def _run_forget(
 ) -> tuple[ForgetResult, str | None]:
     """``forget`` with the failure kept: (result, None) or (the failed or refused result,
     message)."""
-    from mnemo_tutorial.core.forget import CodesNotAligned, ForgetFailed, forget, refused_result
+    from mnemo_tutorial.core.forget import ForgetFailed, ForgetRefused, forget, refused_result
 
     t0 = time.perf_counter()
     try:
         return forget(model, codes, classes, settings), None
     except ForgetFailed as exc:
         return exc.result, str(exc)
-    except CodesNotAligned as exc:
+    except ForgetRefused as exc:
         return refused_result(model, classes, exc, t0), str(exc)
 
 

@@ -37,7 +37,9 @@ __all__ = [
     "SAMPLES_PER_CLASS",
     "CodeAlignment",
     "CodesNotAligned",
+    "ForgetRefused",
     "measure_alignment",
+    "per_class_sample",
 ]
 
 #: Smallest cosine between a code's head input and its class's mean head input at which the
@@ -62,6 +64,8 @@ class CodeAlignment:
     best_other: tuple[float, ...]
     nearest: tuple[int, ...]
     samples_per_class: int
+    #: forgetting rehearsed on the training data (core.rehearsal.Rehearsal), or None
+    rehearsal: Any = None
 
     def sits_with_class(self, c: int, min_cosine: float = MIN_COSINE) -> bool:
         """Whether code c sits with its class: cosine at least ``min_cosine`` (a class
@@ -79,33 +83,63 @@ class CodeAlignment:
         measured = [v for v in self.cosine if v == v]
         low = min(measured) if measured else float("nan")
         kept = sum(self.sits_with_class(c) for c, v in enumerate(self.cosine) if v == v)
-        return (
+        line = (
             f"{kept} of {len(measured)} codes sit with their classes (cosine >= {MIN_COSINE} "
             f"between their input to {self.layer!r} and their class's mean; smallest {low:.2f})"
         )
+        return line if self.rehearsal is None else f"{line}; {self.rehearsal.describe()}"
+
+    def with_rehearsal(self, rehearsal: Any) -> CodeAlignment:
+        """This record with ``rehearsal`` (:func:`~mnemo_tutorial.core.rehearsal.rehearse`)."""
+        from mnemo_tutorial.core.rehearsal import Rehearsal
+
+        if not isinstance(rehearsal, Rehearsal) or any(
+            len(v) != len(self.cosine) for v in rehearsal.cells.values()
+        ):
+            raise ValueError(
+                f"rehearsal must be a Rehearsal of {len(self.cosine)} classes "
+                f"(rehearse(model, codes.codes, x, y)); got {type(rehearsal).__name__}"
+            )
+        return dataclasses.replace(self, rehearsal=rehearsal)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["rehearsal"] = None if self.rehearsal is None else self.rehearsal.to_dict()
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CodeAlignment:
+        from mnemo_tutorial.core.rehearsal import Rehearsal
+
+        record = d.get("rehearsal")
         return cls(
             layer=str(d["layer"]),
             cosine=tuple(float(v) for v in d["cosine"]),
             best_other=tuple(float(v) for v in d["best_other"]),
             nearest=tuple(int(v) for v in d["nearest"]),
             samples_per_class=int(d["samples_per_class"]),
+            rehearsal=None if record is None else Rehearsal.from_dict(record),
         )
 
 
-class CodesNotAligned(ValueError):
+class ForgetRefused(ValueError):
+    """``forget`` refused before any step, from what was recorded when the model was trained
+    (``.classes`` the classes refused): :class:`CodesNotAligned` or
+    :class:`~mnemo_tutorial.core.rehearsal.RehearsalMissed`."""
+
+    def __init__(self, message: str, classes: list[int]):
+        super().__init__(message)
+        self.classes = classes
+
+
+class CodesNotAligned(ForgetRefused):
     """``forget`` refused: the codes of some forgotten classes do not sit with their classes
     in this model (``.classes``; ``.alignment`` the record), so forgetting the codes would not
     forget the classes."""
 
     def __init__(self, message: str, classes: list[int], alignment: CodeAlignment):
-        super().__init__(message)
-        self.classes, self.alignment = classes, alignment
+        super().__init__(message, classes)
+        self.alignment = alignment
 
 
 def _head_inputs(model: nn.Module, layer: str, x: torch.Tensor, batch: int) -> torch.Tensor:
@@ -124,6 +158,19 @@ def _head_inputs(model: nn.Module, layer: str, x: torch.Tensor, batch: int) -> t
         hook.remove()
         model.train(was_training)
     return torch.cat(store)
+
+
+def per_class_sample(y: torch.Tensor, num_classes: int, k: int, seed: int) -> list[torch.Tensor]:
+    """Per class c < ``num_classes``, the indices of up to ``k`` of its samples in ``y``, drawn
+    with a generator seeded by ``seed`` (the sample the alignment record and the rehearsal
+    score)."""
+    y = y.cpu()
+    gen = torch.Generator().manual_seed(int(seed))
+    picks = []
+    for c in range(num_classes):
+        idx = torch.nonzero(y == c).flatten()
+        picks.append(idx[torch.randperm(idx.numel(), generator=gen)[: int(k)]])
+    return picks
 
 
 def measure_alignment(
@@ -155,13 +202,8 @@ def measure_alignment(
         raise ValueError(f"samples_per_class must be a positive integer; got {samples_per_class}")
     if len(x) != len(y):
         raise ValueError(f"x and y must hold as many samples; got {len(x)} and {len(y)}")
-    y = y.cpu()
     layer = head_params(model, num)[0].rpartition(".")[0]
-    gen = torch.Generator().manual_seed(int(seed))
-    picks = []
-    for c in range(num):
-        idx = torch.nonzero(y == c).flatten()
-        picks.append(idx[torch.randperm(idx.numel(), generator=gen)[: int(samples_per_class)]])
+    picks = per_class_sample(y, num, samples_per_class, seed)
     feats = _head_inputs(model, layer, x[torch.cat(picks)], batch_size)
     sizes = [p.numel() for p in picks]
     means = torch.stack([f.mean(0) for f in torch.split(feats, sizes)])  # empty class: NaN

@@ -23,9 +23,10 @@ import torch
 from torch import nn
 
 from mnemo_tutorial.checks import check_choice, check_forget_classes
-from mnemo_tutorial.core.alignment import CodesNotAligned, refusal
+from mnemo_tutorial.core.alignment import CodesNotAligned, ForgetRefused, refusal
 from mnemo_tutorial.core.codes import MnemonicCodes
 from mnemo_tutorial.core.probe import CodeProbe
+from mnemo_tutorial.core.rehearsal import RehearsalMissed, rehearsal_refusal
 from mnemo_tutorial.core.selection import Choice, select
 from mnemo_tutorial.core.settings import ON_FAILURE, DataFree, ForgetSettings
 from mnemo_tutorial.core.step import apply_step, class_fisher_ratio, resolve_params
@@ -37,6 +38,8 @@ __all__ = [
     "CodesNotAligned",
     "CodesUnchecked",
     "ForgetFailed",
+    "ForgetRefused",
+    "RehearsalMissed",
     "ForgetReport",
     "ForgetResult",
     "forget",
@@ -101,31 +104,64 @@ UNCHECKED = (
 )
 
 
+def resolve_settings(
+    codes: MnemonicCodes | torch.Tensor, settings: ForgetSettings
+) -> tuple[ForgetSettings, str]:
+    """``settings`` with ``params="auto"`` replaced by the codes' rehearsed choice ("all"
+    without a rehearsal); -> (settings, where params came from: "rehearsal", "default" or
+    "given")."""
+    if settings.params != "auto":
+        return settings, "given"
+    record = codes.alignment if isinstance(codes, MnemonicCodes) else None
+    rehearsal = None if record is None else record.rehearsal
+    if rehearsal is None:
+        return settings.replace(params="all"), "default"
+    return settings.replace(params=rehearsal.params), "rehearsal"
+
+
 def _check_alignment(
-    codes: MnemonicCodes | torch.Tensor, classes: list[int], require: bool, verified: bool
+    codes: MnemonicCodes | torch.Tensor,
+    classes: list[int],
+    settings: ForgetSettings,
+    require: bool,
+    verified: bool,
 ) -> None:
-    """Refuse (:class:`CodesNotAligned`) forgotten classes whose codes do not sit with them;
-    warn (:class:`CodesUnchecked`) when nothing records it and nothing will verify."""
+    """Refuse forgotten classes whose rehearsal with these settings missed
+    (:class:`RehearsalMissed`) or, for settings not rehearsed, whose codes do not sit with them
+    (:class:`CodesNotAligned`); warn (:class:`CodesUnchecked`) when nothing records it and
+    nothing will verify."""
     record = codes.alignment if isinstance(codes, MnemonicCodes) else None
     if record is None:
         if not verified:
             warnings.warn(UNCHECKED, CodesUnchecked, stacklevel=3)
         return
-    error = refusal(record, classes) if require else None
+    if not require:
+        return
+    described = {k: v for k, v in settings.describe().items() if k != "params"}
+    rehearsed = record.rehearsal is not None and record.rehearsal.covers(settings.params, described)
+    # what the rehearsal measured outranks the cosine, which only predicts it
+    error: ForgetRefused | None = (
+        rehearsal_refusal(record.rehearsal, settings.params, described, classes)
+        if rehearsed
+        else refusal(record, classes)
+    )
     if error is not None:
         raise error
 
 
 def refused_result(
-    model: nn.Module, classes: list[int], exc: CodesNotAligned, t0: float
+    model: nn.Module, classes: list[int], exc: ForgetRefused, t0: float
 ) -> ForgetResult:
-    """The result of a refused call: the model copied unchanged, ``status == "refused"``."""
+    """The result of a refused call: the model copied unchanged, ``status == "refused"``
+    (``details["refused"]`` the message, ``details["reason"]`` "misaligned" or "rehearsal",
+    ``details["refused_classes"]``)."""
+    reason = "misaligned" if isinstance(exc, CodesNotAligned) else "rehearsal"
     report = ForgetReport(
         method="mnemonic",
         forget=list(classes),
         seconds=time.perf_counter() - t0,
         status="refused",
-        details={"refused": str(exc), "misaligned": list(exc.classes)},
+        details={"refused": str(exc), "reason": reason, "refused_classes": list(exc.classes)},
     )
     return ForgetResult(model=copy.deepcopy(model), report=report)
 
@@ -246,9 +282,9 @@ def forget(
         model: a classifier trained with ``codes``; left as it was (values, mode, no grads).
         codes: the mnemonic codes (C, *input_shape), code c of class c.
         classes: the class(es) to forget; at least one class must remain.
-        settings: how (default ``ForgetSettings()``: every tensor, data-free selection with
-            a margin of 8 logits; see :mod:`~mnemo_tutorial.core.settings` for the defaults
-            that differ from the paper).
+        settings: how (default ``ForgetSettings()``: the tensors the codes' rehearsal chose,
+            every tensor without one, data-free selection with a margin of 8 logits; see
+            :mod:`~mnemo_tutorial.core.settings` for the defaults that differ from the paper).
         verify: held-out ``(x, y)`` from the training data; A_R dropping by more than
             ``VERIFY_TOLERANCE`` points or E_F < 100 - ``VERIFY_TOLERANCE`` fails the result.
         on_failure: "raise" (default) raises :class:`ForgetFailed` carrying the result, "warn"
@@ -257,7 +293,10 @@ def forget(
             (:class:`~mnemo_tutorial.core.alignment.CodeAlignment`, made by the package's
             training loop or :func:`~mnemo_tutorial.core.alignment.measure_alignment`) says a
             forgotten class's code does not sit with its class are refused with
-            :class:`CodesNotAligned` before any step; False steps anyway. Codes without a
+            :class:`CodesNotAligned` before any step; where the record holds a rehearsal of
+            these settings (:mod:`~mnemo_tutorial.core.rehearsal`), its measurement decides
+            instead: classes it forgot off target are refused with :class:`RehearsalMissed`.
+            False steps anyway. Codes without a
             record warn (:class:`CodesUnchecked`) unless ``verify`` is given.
 
     Returns:
@@ -278,8 +317,9 @@ def forget(
     code_tensor = codes.codes if isinstance(codes, MnemonicCodes) else codes
     classes = check_forget_classes(classes, int(code_tensor.shape[0]), name="classes")
     split = _check_split("verify", verify)
+    settings, params_from = resolve_settings(codes, settings)
     params = resolve_params(model, settings.params)
-    _check_alignment(codes, classes, bool(require_alignment), split is not None)
+    _check_alignment(codes, classes, settings, bool(require_alignment), split is not None)
     was_training = model.training
     model.eval()
     try:
@@ -292,6 +332,7 @@ def forget(
     if module_device(model).type == "cuda":
         torch.cuda.synchronize()
     report = _report(classes, settings, choice, diagnosis, time.perf_counter() - t0)
+    report.details["params_from"] = params_from
     return _finish(ForgetResult(model=new, report=report), on_failure)
 
 

@@ -147,20 +147,21 @@ def _grids(value: Any) -> tuple[tuple[float, ...], tuple[float, ...]]:
 
 def _params(value: Any) -> str | tuple[str, ...]:
     if isinstance(value, str):
-        if value in ("all", "head"):
+        if value in ("auto", "all", "head"):
             return value
         raise ValueError(
-            f"params must be 'all', 'head' or a sequence of tensor names; got {value!r}"
+            f"params must be 'auto', 'all', 'head' or a sequence of tensor names; got {value!r}"
         )
     try:
         names = tuple(value)
     except TypeError:
         raise ValueError(
-            f"params must be 'all', 'head' or a sequence of tensor names; got {value!r}"
+            f"params must be 'auto', 'all', 'head' or a sequence of tensor names; got {value!r}"
         ) from None
     if not names or not all(isinstance(n, str) for n in names):
         raise ValueError(
-            f"params must be 'all', 'head' or a non-empty sequence of tensor names; got {value!r}"
+            "params must be 'auto', 'all', 'head' or a non-empty sequence of tensor names; "
+            f"got {value!r}"
         )
     return names
 
@@ -170,7 +171,9 @@ class ForgetSettings:
     """How the one-shot step is applied (immutable; ``replace`` makes a changed copy).
 
     * ``selection``: :class:`DataFree` (default), :class:`Validation` or :class:`Fixed`;
-    * ``params``: the tensors the step moves and whose Fisher is computed: ``"all"``,
+    * ``params``: the tensors the step moves and whose Fisher is computed: ``"auto"`` (the
+      default: the tensors the codes' training-time rehearsal chose,
+      :mod:`~mnemo_tutorial.core.rehearsal`, and ``"all"`` for codes without one), ``"all"``,
       ``"head"`` (the output layer, :func:`~mnemo_tutorial.core.step.head_params`) or tensor
       names;
     * ``paper_lambdas``: the paper's (lambda1, lambda2), used by ``Fixed()`` and as the
@@ -182,7 +185,7 @@ class ForgetSettings:
     """
 
     selection: Selection = DataFree()
-    params: str | tuple[str, ...] = "all"
+    params: str | tuple[str, ...] = "auto"
     paper_lambdas: tuple[float, float] = PAPER_LAMBDAS
     sign: int | None = None
     normalize_fisher: bool = True

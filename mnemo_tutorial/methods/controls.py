@@ -25,8 +25,8 @@ from torch import nn
 from mnemo_tutorial.checks import check_forget_classes
 from mnemo_tutorial.core.codes import MnemonicCodes
 from mnemo_tutorial.core.forget import (
-    CodesNotAligned,
     ForgetFailed,
+    ForgetRefused,
     ForgetResult,
     forget,
     refused_result,
@@ -143,7 +143,7 @@ def head_only(
         result = forget(model, codes, classes, settings)
     except ForgetFailed as exc:
         result = exc.result
-    except CodesNotAligned as exc:
+    except ForgetRefused as exc:
         result = refused_result(model, check_forget_classes(classes, codes.num_classes), exc, t0)
     result.report.method = "head-only"
     return result

@@ -27,8 +27,8 @@ from torch import nn
 from mnemo_tutorial.checks import check_forget_classes
 from mnemo_tutorial.core.codes import MnemonicCodes
 from mnemo_tutorial.core.forget import (
-    CodesNotAligned,
     ForgetFailed,
+    ForgetRefused,
     ForgetReport,
     ForgetResult,
     forget,
@@ -198,7 +198,7 @@ def _mnemonic(model: nn.Module, task: UnlearnTask) -> ForgetResult:
         return forget(model, task.codes, list(task.classes), settings)
     except ForgetFailed as exc:
         return exc.result
-    except CodesNotAligned as exc:  # no step: the row reports the refusal
+    except ForgetRefused as exc:  # no step: the row reports the refusal
         return refused_result(model, list(task.classes), exc, t0)
 
 

@@ -109,6 +109,7 @@ def _train_without(
         device=target,
         augment=checkpoints.profile_augment(profile),
         progress=progress,
+        rehearse=False,  # the reference is compared, never forgotten from
     )
 
 

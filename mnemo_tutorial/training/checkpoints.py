@@ -323,6 +323,7 @@ def _train_new(
         device=dev,
         augment=augment if augment is not None else profile_augment(profile),
         progress=progress,
+        rehearse=False,  # a profile names its forget settings, and a loaded model has none
     )
 
 

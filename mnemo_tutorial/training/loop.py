@@ -28,7 +28,7 @@ from mnemo_tutorial.env import (
     training_precision,
 )
 from mnemo_tutorial.training.profiles import Profile, TrainConfig
-from mnemo_tutorial.utils import get_device, isolated_rng
+from mnemo_tutorial.utils import get_device, isolated_rng, module_device
 
 __all__ = [
     "Augment",
@@ -351,17 +351,24 @@ def _train(
     )
 
 
-def record_alignment(result: TrainResult, x: torch.Tensor, y: torch.Tensor) -> TrainResult:
+def record_alignment(
+    result: TrainResult, x: torch.Tensor, y: torch.Tensor, rehearse: bool = False
+) -> TrainResult:
     """Measure where ``result``'s codes sit among its classes on the training samples (x, y)
-    (:func:`~mnemo_tutorial.core.alignment.measure_alignment`) and record it with the codes,
-    for ``forget``. A
-    model without an output layer of C outputs (an ``nn.Linear``) gets no record."""
+    (:func:`~mnemo_tutorial.core.alignment.measure_alignment`) and, with ``rehearse``, forget
+    each class once on them (:func:`~mnemo_tutorial.core.rehearsal.rehearse`); record both
+    with the codes, for ``forget``. A model without an output layer of C outputs (an
+    ``nn.Linear``) gets no record."""
     from mnemo_tutorial.core.alignment import measure_alignment
+    from mnemo_tutorial.core.rehearsal import rehearse as run_rehearsal
 
     try:
         record = measure_alignment(result.model, result.codes.codes, x, y)
     except ValueError:  # no nn.Linear with C outputs: nothing to compare with
         return result
+    if rehearse:
+        codes = result.codes.codes.to(module_device(result.model))
+        record = record.with_rehearsal(run_rehearsal(result.model, codes, x, y))
     result.codes = result.codes.with_alignment(record)
     return result
 
@@ -376,9 +383,14 @@ def train_model(
     device: str | torch.device | None = None,
     augment: Augment | None = None,
     progress: bool = True,
+    rehearse: bool = True,
 ) -> TrainResult:
     """Train ``model`` in place on (x (N, *input_shape), y (N,)) with code mixing, following
     ``profile`` (a :class:`~mnemo_tutorial.training.profiles.TrainConfig`, or a registered Profile).
+
+    With codes (``profile.t_mix > 0``) the result's codes carry the alignment record and, with
+    ``rehearse``, forgetting rehearsed class by class on a sample of (x, y)
+    (:func:`record_alignment`; about 2 C one-shot steps), which ``forget`` reads.
 
     Each epoch shuffles the data, applies ``augment`` to the real samples, then swaps each
     sample for its class's code with probability ``profile.t_mix`` (codes are never
@@ -416,7 +428,7 @@ def train_model(
         x.shape[0],
         lambda sampler: _InMemory(sampler, x_dev, y_dev),
     )
-    return record_alignment(result, x, y) if profile.t_mix > 0 else result
+    return record_alignment(result, x, y, rehearse) if profile.t_mix > 0 else result
 
 
 def train_from_dataset(
@@ -429,6 +441,7 @@ def train_from_dataset(
     augment: Augment | None = None,
     progress: bool = True,
     workers: int = 2,
+    rehearse: bool = True,
 ) -> TrainResult:
     """:func:`train_model` on a ``torch.utils.data`` dataset (items ``(x, label)``, e.g. a
     torchvision ``ImageFolder`` with ``ToTensor``) read through a ``DataLoader`` with
@@ -466,7 +479,7 @@ def train_from_dataset(
         from mnemo_tutorial.core.alignment import SAMPLES_PER_CLASS
 
         x, y = _dataset_sample(dataset, codes.num_classes * SAMPLES_PER_CLASS, seed)
-        record_alignment(result, x, y)
+        record_alignment(result, x, y, rehearse)
     return result
 
 

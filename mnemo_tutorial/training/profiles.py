@@ -181,7 +181,7 @@ def register_profile(
     profile: Profile, forget: ForgetSettings | None = None, sweep: SweepSettings | None = None
 ) -> Settings:
     """Add (or replace) ``profile.name`` for ``profile.dataset``, with its forgetting settings
-    (default ``ForgetSettings()``: MNIST's paper lambdas, every tensor, data-free selection)
+    (default ``ForgetSettings()``: MNIST's paper lambdas, params "auto", data-free selection)
     and sweep settings (default: every class). Returns the registered :class:`Settings`."""
     if not isinstance(profile, Profile):
         raise ValueError(f"profile must be a Profile; got {type(profile).__name__}")
@@ -242,7 +242,7 @@ _MNIST_PAPER = Profile(
     schedule="none",
     t_mix=0.1,
 )
-_MNIST_FORGET = ForgetSettings(paper_lambdas=MNIST_PAPER_LAMBDAS)
+_MNIST_FORGET = ForgetSettings(paper_lambdas=MNIST_PAPER_LAMBDAS, params="all")
 _MNIST_SWEEP = SweepSettings(tuple(range(10)))
 for _profile in (
     # AdamW reaches ~98 % test accuracy with the sigmoid MLP in 15 CPU epochs (under a minute).

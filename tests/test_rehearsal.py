@@ -1,0 +1,174 @@
+"""Forgetting rehearsed at training time (core/rehearsal.py): the record's numbers equal an
+independent evaluation, the default params follow it, a class whose rehearsal missed is refused
+before any step (and only for the settings rehearsed), the record travels with the codes, and
+the registry's rows report the refusal."""
+import copy
+import dataclasses
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+from mnemo_tutorial.core import forget as forget_module
+from mnemo_tutorial.core.alignment import CodeAlignment, ForgetRefused, measure_alignment
+from mnemo_tutorial.core.codes import MnemonicCodes
+from mnemo_tutorial.core.forget import forget
+from mnemo_tutorial.core.rehearsal import TARGET_DROP, TARGET_EF, Rehearsal, RehearsalMissed, rehearse
+from mnemo_tutorial.core.settings import DataFree, ForgetSettings
+from mnemo_tutorial.evaluation.metrics import forget_metrics, predict
+from mnemo_tutorial.methods import UnlearnTask, run_method
+from mnemo_tutorial.training.data import ImageData
+from mnemo_tutorial.training.loop import train_model
+from mnemo_tutorial.training.profiles import TrainConfig
+
+C, D = 4, 8
+
+
+def blobs(n=60, seed=0):
+    """Class c: around e_{2c} + e_{2c+1} / 2, small positive noise."""
+    g = torch.Generator().manual_seed(seed)
+    centres = torch.zeros(C, D)
+    for c in range(C):
+        centres[c, 2 * c], centres[c, 2 * c + 1] = 1.0, 0.5
+    y = torch.arange(C).repeat_interleave(n)
+    return centres[y] + 0.05 * torch.rand(len(y), D, generator=g), y, centres
+
+
+@pytest.fixture(scope="module")
+def trained():
+    x, y, centres = blobs()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(D, 16), nn.ReLU(), nn.Linear(16, C))
+    config = TrainConfig(epochs=3, optimizer="adam", lr=1e-2, t_mix=0.2)
+    result = train_model(model, x, y, MnemonicCodes(centres), config, progress=False)
+    return result, x, y
+
+
+def test_the_training_loop_rehearses_and_the_record_matches_an_independent_evaluation(trained):
+    result, x, y = trained
+    record = result.codes.alignment.rehearsal
+    assert isinstance(record, Rehearsal) and set(record.cells) == {"head", "all"}
+    assert record.samples == len(y)  # 60 a class, fewer than the sample's 200
+    for params in ("head", "all"):
+        for c in range(C):
+            res = forget(result.model, result.codes.codes, [c], ForgetSettings(params=params),
+                         on_failure="return", require_alignment=False, verify=(x, y))
+            before = forget_metrics(predict(result.model, x), y, [c], C)
+            after = forget_metrics(predict(res.model, x), y, [c], C)
+            cell = record.cells[params][c]
+            assert cell["E_F"] == pytest.approx(after["E_F"])
+            assert cell["A_R_drop"] == pytest.approx(before["A_R"] - after["A_R"])
+            assert cell["met"] == (after["E_F"] >= TARGET_EF and before["A_R"] - after["A_R"] <= TARGET_DROP)
+            assert cell["status"] == res.report.status
+    counts = {p: record.count(p) for p in record.cells}
+    assert record.params == max(("head", "all"), key=lambda p: (counts[p], p == "head"))
+    assert "default params=" in result.codes.alignment.describe()
+    # no rehearsal when asked not to
+    model = copy.deepcopy(result.model)
+    plain = train_model(model, x, y, MnemonicCodes(blobs()[2]), TrainConfig(epochs=1, t_mix=0.2),
+                        progress=False, rehearse=False)
+    assert plain.codes.alignment is not None and plain.codes.alignment.rehearsal is None
+
+
+def test_auto_params_follow_the_rehearsal_and_default_to_every_tensor_without_one(trained):
+    result, _, _ = trained
+    record = result.codes.alignment.rehearsal
+    for params in ("head", "all"):
+        codes = result.codes.with_alignment(
+            result.codes.alignment.with_rehearsal(dataclasses.replace(record, params=params))
+        )
+        met = [c for c in range(C) if record.met(params, c)]
+        if not met:
+            continue
+        res = forget(result.model, codes, [met[0]], on_failure="return")
+        assert res.report.details["params_from"] == "rehearsal"
+        assert res.report.details["settings"]["params"] == params
+        explicit = forget(result.model, codes, [met[0]], ForgetSettings(params=params), on_failure="return")
+        assert explicit.report.details["params_from"] == "given"
+        assert all(torch.equal(a, b) for a, b in zip(res.model.parameters(), explicit.model.parameters()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bare = forget(result.model, result.codes.codes, [0], on_failure="return")
+    assert bare.report.details["params_from"] == "default" and bare.report.details["settings"]["params"] == "all"
+
+
+def _with_missed(result, params, missed):
+    """The trained codes with a rehearsal record that says ``missed`` missed under ``params``."""
+    record = result.codes.alignment.rehearsal
+    cells = {k: tuple(dict(cell) for cell in v) for k, v in record.cells.items()}
+    for c in missed:
+        cells[params][c].update(met=False, E_F=42.0, A_R_drop=0.5)
+    fake = dataclasses.replace(record, params=params, cells=cells)
+    return result.codes.with_alignment(result.codes.alignment.with_rehearsal(fake))
+
+
+def test_a_class_whose_rehearsal_missed_is_refused_before_any_step(trained, monkeypatch):
+    result, x, y = trained
+    codes = _with_missed(result, "head", [1])
+    other = "all"
+
+    def no_step(*args, **kwargs):
+        raise AssertionError("a step was computed for a refused class")
+
+    with monkeypatch.context() as m:
+        m.setattr(forget_module, "class_fisher_ratio", no_step)
+        with pytest.raises(RehearsalMissed, match="forgetting class 1 with params='head' missed") as err:
+            forget(result.model, codes, [0, 1])
+    message = str(err.value)
+    assert "E_F 42.0 %" in message and "require_alignment=False" in message and "finetune" in message
+    assert err.value.classes == [1] and isinstance(err.value, ForgetRefused)
+    assert isinstance(err.value, ValueError)
+    # not refused: stepping anyway, the other params (rehearsed and met), settings not rehearsed
+    forget(result.model, codes, [1], require_alignment=False, on_failure="return")
+    if codes.alignment.rehearsal.met(other, 1):
+        forget(result.model, codes, [1], ForgetSettings(params=other), on_failure="return")
+    wider = ForgetSettings(params="head", selection=DataFree(margin=4.0))
+    assert forget(result.model, codes, [1], wider, on_failure="return").report.status != "refused"
+
+
+def test_the_record_travels_with_the_codes_and_bad_input_is_refused(trained):
+    result, x, y = trained
+    codes = result.codes
+    again = MnemonicCodes.from_state_dict(codes.state_dict())
+    assert again.alignment == codes.alignment and again.alignment.rehearsal == codes.alignment.rehearsal
+    assert CodeAlignment.from_dict(codes.alignment.to_dict()) == codes.alignment
+    with pytest.raises(ValueError, match="rehearsal must be a Rehearsal of 4 classes"):
+        codes.alignment.with_rehearsal("rehearsed")
+    model, code_tensor = result.model, codes.codes
+    with pytest.raises(ValueError, match="candidates must be a non-empty subset"):
+        rehearse(model, code_tensor, x, y, candidates=("body",))
+    with pytest.raises(ValueError, match="samples_per_class must be a positive integer"):
+        rehearse(model, code_tensor, x, y, samples_per_class=0)
+    with pytest.raises(ValueError, match="x and y must hold as many samples"):
+        rehearse(model, code_tensor, x, y[:-1])
+    with pytest.raises(ValueError, match="params must be 'auto', 'all', 'head'"):
+        ForgetSettings(params="body")
+
+
+def test_the_registry_reports_a_rehearsal_refusal_and_leaves_the_model(trained):
+    result, x, y = trained
+    codes = _with_missed(result, "head", [2])
+    data = ImageData("blobs", x, y, x, y, list("abcd"))
+    before = copy.deepcopy(result.model.state_dict())
+    task = UnlearnTask([2], codes, data, None)
+    res = run_method("mnemonic", result.model, task)
+    assert res.report.status == "refused" and res.report.details["reason"] == "rehearsal"
+    assert res.report.details["refused_classes"] == [2]
+    assert all(torch.equal(v, res.model.state_dict()[k]) for k, v in before.items())
+    record = measure_alignment(result.model, codes.codes, x, y)
+    assert record.rehearsal is None  # measuring alignment alone does not rehearse
+
+
+def test_for_rehearsed_settings_the_rehearsal_decides_not_the_cosine(trained):
+    result, x, y = trained
+    low = dataclasses.replace(result.codes.alignment, cosine=(0.1,) + result.codes.alignment.cosine[1:])
+    record = low.rehearsal
+    codes = result.codes.with_alignment(low)
+    params = next(p for p in ("head", "all") if record.met(p, 0))
+    # rehearsed and met: the low cosine does not refuse
+    res = forget(result.model, codes, [0], ForgetSettings(params=params), on_failure="return")
+    assert res.report.status != "refused"
+    # settings the rehearsal did not run: the cosine rule refuses
+    with pytest.raises(ForgetRefused, match="does not sit with its class"):
+        forget(result.model, codes, [0], ForgetSettings(params=params, selection=DataFree(margin=4.0)))
