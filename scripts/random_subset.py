@@ -176,7 +176,8 @@ def retrain_without(profile, data, keep, codes, seed: int):
 
     new = checkpoints.initial_model(profile, data.num_classes, seed)
     return loop.train_model(new, data.x_train[keep], data.y_train[keep], codes, profile, seed=seed,
-                            device="cpu", augment=checkpoints.profile_augment(profile), progress=False)
+                            device="cpu", augment=checkpoints.profile_augment(profile), progress=False,
+                            rehearse=False)
 
 
 def entry_points() -> dict:

@@ -232,7 +232,7 @@ def split(data, train_samples: int, test_samples: int, seed: int):
     part = ImageData(name=data.name, x_train=data.x_train[train[:train_samples]], y_train=data.y_train[train[:train_samples]],
                      x_test=data.x_test[test], y_test=data.y_test[test], classes=list(data.classes), source=data.source,
                      preprocessing=data.preprocessing)
-    return part, train[train_samples:]
+    return part, train[len(part.y_train):]
 
 
 def train_arch(arch: str, data, profile, seed: int, cache: Path | None, retrain: bool, device: str = "cpu") -> dict:

@@ -105,7 +105,8 @@ def trained_model_and_codes(num_classes: int, hidden: int) -> tuple:
     profile = Profile(name="scaling-trained", dataset="synthetic", model="mlp", epochs=epochs,
                       batch_size=128, optimizer="adamw", lr=3e-3, momentum=0.0, weight_decay=0.1,
                       schedule="cosine", t_mix=TRAIN["t_mix"])
-    result = train_model(model.train(), x, y, codes, profile, seed=0, device="cpu", progress=False)
+    result = train_model(model.train(), x, y, codes, profile, seed=0, device="cpu", progress=False,
+                         rehearse=False)
     model = result.model.eval()
     with torch.no_grad():
         train_acc = float((model(x).argmax(1) == y).float().mean()) * 100
@@ -189,9 +190,9 @@ def time_train_epoch(num_classes: int, hidden: int, samples: int) -> dict:
     y = torch.randint(0, num_classes, (samples,), generator=gen)
     profile = Profile(name="scaling", dataset="synthetic", model="mlp", epochs=1, batch_size=128,
                       optimizer="sgd", lr=0.01, t_mix=0.1)
-    train_model(model, x[:256], y[:256], codes, profile, seed=0, device="cpu", progress=False)  # warm-up
+    train_model(model, x[:256], y[:256], codes, profile, seed=0, device="cpu", progress=False, rehearse=False)  # warm-up
     start = time.process_time()
-    train_model(model, x, y, codes, profile, seed=0, device="cpu", progress=False)
+    train_model(model, x, y, codes, profile, seed=0, device="cpu", progress=False, rehearse=False)
     return {"train_epoch_seconds": time.process_time() - start}
 
 

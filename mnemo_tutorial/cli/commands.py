@@ -570,6 +570,8 @@ def _with_params(
 
     if args.params is not None:
         forget = forget.replace(params=args.params)
+    if forget.params == "auto":  # forget resolves it from the codes' rehearsal
+        return forget
     try:
         resolve_params(model, forget.params)
     except ValueError as exc:

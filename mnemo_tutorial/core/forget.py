@@ -44,6 +44,7 @@ __all__ = [
     "ForgetResult",
     "forget",
     "refused_result",
+    "resolve_settings",
 ]
 
 VERIFY_TOLERANCE = 2.0  # percentage points: verify fails if A_R drops more or E_F < 100 - this

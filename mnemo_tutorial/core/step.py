@@ -98,7 +98,13 @@ def head_params(model: nn.Module, num_classes: int | None = None) -> tuple[str, 
 def resolve_params(model: nn.Module, params: str | Sequence[str]) -> list[str] | None:
     """``params`` ("all", "head" or names) as tensor names of ``model`` (None for "all").
 
-    Raises ValueError naming the first unknown tensor and the model's tensors."""
+    Raises ValueError naming the first unknown tensor and the model's tensors; "auto" is
+    resolved from the codes first (:func:`~mnemo_tutorial.core.forget.resolve_settings`)."""
+    if params == "auto":
+        raise ValueError(
+            "params='auto' depends on the codes' rehearsal: resolve it with "
+            "resolve_settings(codes, settings) first"
+        )
     if params == "all":
         return None
     names = list(head_params(model)) if params == "head" else list(params)

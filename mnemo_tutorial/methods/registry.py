@@ -33,6 +33,7 @@ from mnemo_tutorial.core.forget import (
     ForgetResult,
     forget,
     refused_result,
+    resolve_settings,
 )
 from mnemo_tutorial.core.settings import Fixed, ForgetSettings
 from mnemo_tutorial.core.step import (
@@ -248,6 +249,7 @@ def _mnemonic_paper(model: nn.Module, task: UnlearnTask) -> ForgetResult:
     if task.codes is None:
         raise ValueError("mnemonic-paper needs the model's mnemonic codes (task.codes)")
     classes = list(task.classes)
+    settings, _ = resolve_settings(task.codes, settings)
     codes = task.codes.codes.to(next(model.parameters()).device)
     was_training = model.training
     model.eval()
