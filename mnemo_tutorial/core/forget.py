@@ -138,14 +138,15 @@ def _check_alignment(
         return
     if not require:
         return
-    described = {k: v for k, v in settings.describe().items() if k != "params"}
-    rehearsed = record.rehearsal is not None and record.rehearsal.covers(settings.params, described)
-    # what the rehearsal measured outranks the cosine, which only predicts it
-    error: ForgetRefused | None = (
-        rehearsal_refusal(record.rehearsal, settings.params, described, classes)
-        if rehearsed
-        else refusal(record, classes)
-    )
+    error: ForgetRefused | None = None
+    if record.rehearsal is not None:
+        described = {k: v for k, v in settings.describe().items() if k != "params"}
+        if record.rehearsal.covers(settings.params, described):
+            # what the rehearsal measured outranks the cosine, which only predicts it
+            error = rehearsal_refusal(record.rehearsal, settings.params, described, classes)
+            if error is None:
+                return
+    error = error or refusal(record, classes)
     if error is not None:
         raise error
 
