@@ -37,7 +37,8 @@ The target for a cell: E_F >= 99 and A_R drop <= 2 points (``mnemo_tutorial.core
 
 CIFAR-10 is out of scope on a CPU: the suite's architectures reach about 50 % there in minutes,
 and a fair cell needs a model of at least 80 % (about 30 epochs with augmentation: a GPU). The
-third command above is the one to run on a GPU.
+third command above is the one to run on a GPU (not yet run); an architecture that stays below
+80 % after it is still out of scope, and its row should say so.
 
 The JSON records the command, the package version and source hash, torch, the machine, the
 date, and the wall and CPU time of the run.
