@@ -213,7 +213,8 @@ def rehearsal_refusal(
     return RehearsalMissed(
         f"refused before any step: when this model was trained, forgetting class {c} with "
         f"params={params!r} missed the target on training data (E_F {cell['E_F']:.1f} %, A_R "
-        f"down {cell['A_R_drop']:.2f} points; target E_F >= {TARGET_EF:g}, drop <= "
+        f"{'down' if cell['A_R_drop'] >= 0 else 'up'} {abs(cell['A_R_drop']):.2f} points; "
+        f"target E_F >= {TARGET_EF:g}, A_R down at most "
         f"{TARGET_DROP:g}), so the step would not remove it. Try: the other params "
         f"({record.describe()}), a method that uses data (finetune, retrain), or "
         "forget(..., require_alignment=False, verify=(x_held_out, y_held_out))",
