@@ -2,7 +2,8 @@
 public API on two datasets and three seeds, every class forgotten with ``forget``'s defaults,
 and the two designs the defaults choose between measured beside them.
 
-    python scripts/robustness.py --out mnemo_tutorial/results/robustness.json
+    python scripts/robustness.py --datasets mnist --out mnemo_tutorial/results/robustness_mnist.json
+    python scripts/robustness.py --datasets faces --seeds 0 --out mnemo_tutorial/results/robustness_faces.json
     python scripts/robustness.py --datasets mnist --archs bn_cnn,mixer --seeds 0 --out /tmp/r.json
     python scripts/robustness.py --datasets cifar10 --epochs 30 --device cuda --out /tmp/c.json
 
@@ -393,7 +394,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--retrain", action="store_true", help="train again even where the cache has the weights")
     p.add_argument("--device", default="cpu", help="torch device to train and forget on (cpu, cuda)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (1: comparable CPU times)")
-    p.add_argument("--out", default=None, help="JSON file (default mnemo_tutorial/results/robustness.json)")
+    p.add_argument("--out", default=None,
+                   help="JSON file (default mnemo_tutorial/results/robustness_<datasets joined by _>.json)")
     args = p.parse_args(argv)
     for name, allowed in (("datasets", DATASETS), ("archs", ARCHS)):
         values = [a.strip() for a in getattr(args, name).split(",") if a.strip()]
@@ -470,7 +472,7 @@ def main(argv: list[str] | None = None, data: dict | None = None, log: Callable[
         out["datasets"][name] = entry
     out["wall_seconds"] = time.perf_counter() - t_start
     out["cpu_seconds"] = time.process_time() - cpu_start
-    path = Path(args.out or ROOT / "mnemo_tutorial" / "results" / "robustness.json")
+    path = Path(args.out or ROOT / "mnemo_tutorial" / "results" / f"robustness_{'_'.join(args.datasets)}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
     with os.fdopen(fd, "w") as f:

@@ -117,7 +117,7 @@ def test_the_chapters_results_are_shipped_in_the_package():
     names = shipped.result_names()
     for name in ("scaling.json", "scaling.png", "compare-mnist-quick.json", "random-subset-mnist.json",
                  "bench-mnist-quick-quick-budget-class0.json", "bench-mnist-quick-full-budget-class0.json",
-                 "robustness_mnist_verify50.json", "robustness_cifar10_head_verify50.json"):
+                 "robustness_mnist.json", "robustness_faces.json", "align_remedy.json"):
         assert name in names, name
     for name in names:
         if name.endswith(".json"):
