@@ -172,3 +172,11 @@ def test_for_rehearsed_settings_the_rehearsal_decides_not_the_cosine(trained):
     # settings the rehearsal did not run: the cosine rule refuses
     with pytest.raises(ForgetRefused, match="does not sit with its class"):
         forget(result.model, codes, [0], ForgetSettings(params=params, selection=DataFree(margin=4.0)))
+
+
+def test_a_rehearsal_can_show_progress_and_gives_the_same_record(trained, capsys):
+    result, x, y = trained
+    quiet = rehearse(result.model, result.codes.codes, x, y)
+    shown = rehearse(result.model, result.codes.codes, x, y, progress=True)
+    assert shown == quiet
+    assert "rehearse params=head" in capsys.readouterr().err

@@ -131,15 +131,23 @@ def _predict(model: nn.Module, x: torch.Tensor, batch: int = 512) -> torch.Tenso
 
 
 def _rehearse_one(
-    model: nn.Module, codes: torch.Tensor, x: torch.Tensor, y: torch.Tensor, params: str
+    model: nn.Module,
+    codes: torch.Tensor,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    params: str,
+    progress: bool,
 ) -> tuple[tuple[dict[str, Any], ...], dict[str, Any]]:
     """Forget each class alone with ``params`` (defaults otherwise) and score it on (x, y)."""
+    from tqdm.auto import tqdm
+
     from mnemo_tutorial.core.forget import CodesUnchecked, forget
     from mnemo_tutorial.core.settings import ForgetSettings
 
     settings = ForgetSettings(params=params)
     pred0, cells = _predict(model, x), []
-    for c in range(int(codes.shape[0])):
+    classes = range(int(codes.shape[0]))
+    for c in tqdm(classes, desc=f"rehearse params={params}", disable=not progress, leave=False):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", CodesUnchecked)
             res = forget(model, codes, [c], settings, on_failure="return", require_alignment=False)
@@ -159,6 +167,7 @@ def rehearse(
     candidates: Sequence[str] = CANDIDATES,
     samples_per_class: int = SAMPLES_PER_CLASS,
     seed: int = 0,
+    progress: bool = False,
 ) -> Rehearsal:
     """Forget each class of ``model`` once per candidate on a sample of (x, y) and record it.
 
@@ -169,6 +178,7 @@ def rehearse(
             scored (drawn with a generator seeded by ``seed``).
         candidates: ``params`` values to try (each ``"head"`` or ``"all"``), in order of
             preference on a tie.
+        progress: show a progress bar per candidate (one step per class).
 
     Returns:
         :class:`Rehearsal`. Costs 2 C one-shot steps and 2 C + 2 passes over the sample. A
@@ -189,7 +199,7 @@ def rehearse(
     was_training = model.training
     model.eval()
     try:
-        runs = {p: _rehearse_one(model, codes, xs, ys, p) for p in candidates}
+        runs = {p: _rehearse_one(model, codes, xs, ys, p, progress) for p in candidates}
     finally:
         model.train(was_training)
     cells = {p: run[0] for p, run in runs.items()}

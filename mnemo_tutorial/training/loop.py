@@ -352,7 +352,11 @@ def _train(
 
 
 def record_alignment(
-    result: TrainResult, x: torch.Tensor, y: torch.Tensor, rehearse: bool = False
+    result: TrainResult,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    rehearse: bool = False,
+    progress: bool = False,
 ) -> TrainResult:
     """Measure where ``result``'s codes sit among its classes on the training samples (x, y)
     (:func:`~mnemo_tutorial.core.alignment.measure_alignment`) and, with ``rehearse``, forget
@@ -368,7 +372,8 @@ def record_alignment(
         return result
     if rehearse:
         codes = result.codes.codes.to(module_device(result.model))
-        record = record.with_rehearsal(run_rehearsal(result.model, codes, x, y))
+        rehearsal = run_rehearsal(result.model, codes, x, y, progress=progress)
+        record = record.with_rehearsal(rehearsal)
     result.codes = result.codes.with_alignment(record)
     return result
 
@@ -428,7 +433,9 @@ def train_model(
         x.shape[0],
         lambda sampler: _InMemory(sampler, x_dev, y_dev),
     )
-    return record_alignment(result, x, y, rehearse) if profile.t_mix > 0 else result
+    if profile.t_mix <= 0:
+        return result
+    return record_alignment(result, x, y, rehearse, progress and distributed.rank() == 0)
 
 
 def train_from_dataset(
@@ -479,7 +486,7 @@ def train_from_dataset(
         from mnemo_tutorial.core.alignment import SAMPLES_PER_CLASS
 
         x, y = _dataset_sample(dataset, codes.num_classes * SAMPLES_PER_CLASS, seed)
-        record_alignment(result, x, y, rehearse)
+        record_alignment(result, x, y, rehearse, progress and distributed.rank() == 0)
     return result
 
 
