@@ -312,14 +312,14 @@ def forget_cell(model, codes, data, c: int, pred0) -> dict:
     import warnings
 
     from mnemo_tutorial import ForgetSettings, forget
-    from mnemo_tutorial.core.forget import ForgetFailed, ForgetRefused
+    from mnemo_tutorial.core.forget import CodesNotAligned, ForgetFailed, ForgetRefused
 
     t0 = time.perf_counter()
     try:
         res = forget(model, codes, [c])
         cell = {"status": "ok", **_scored(res.model, data, c, pred0), "params": res.report.details["settings"]["params"]}
     except ForgetRefused as exc:
-        cell = {"status": "refused", "reason": "misaligned" if type(exc).__name__ == "CodesNotAligned" else "rehearsal"}
+        cell = {"status": "refused", "reason": "misaligned" if isinstance(exc, CodesNotAligned) else "rehearsal"}
     except ForgetFailed as exc:
         cell = {"status": "failed", **_scored(exc.result.model, data, c, pred0)}
     cell["ms"] = 1000 * (time.perf_counter() - t0)

@@ -21,23 +21,11 @@ from mnemo_tutorial.methods import UnlearnTask, run_method
 from mnemo_tutorial.training.data import ImageData
 from mnemo_tutorial.training.loop import train_model
 from mnemo_tutorial.training.profiles import TrainConfig
-
-C, D = 4, 8
-
-
-def blobs(n=60, seed=0):
-    """Class c: around e_{2c} + e_{2c+1} / 2, small positive noise."""
-    g = torch.Generator().manual_seed(seed)
-    centres = torch.zeros(C, D)
-    for c in range(C):
-        centres[c, 2 * c], centres[c, 2 * c + 1] = 1.0, 0.5
-    y = torch.arange(C).repeat_interleave(n)
-    return centres[y] + 0.05 * torch.rand(len(y), D, generator=g), y, centres
-
+from test_alignment import C, D, blobs
 
 @pytest.fixture(scope="module")
 def trained():
-    x, y, centres = blobs()
+    x, y, centres = blobs(n=60)
     torch.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(D, 16), nn.ReLU(), nn.Linear(16, C))
     config = TrainConfig(epochs=3, optimizer="adam", lr=1e-2, t_mix=0.2)
@@ -66,7 +54,7 @@ def test_the_training_loop_rehearses_and_the_record_matches_an_independent_evalu
     assert "default params=" in result.codes.alignment.describe()
     # no rehearsal when asked not to
     model = copy.deepcopy(result.model)
-    plain = train_model(model, x, y, MnemonicCodes(blobs()[2]), TrainConfig(epochs=1, t_mix=0.2),
+    plain = train_model(model, x, y, MnemonicCodes(blobs(n=60)[2]), TrainConfig(epochs=1, t_mix=0.2),
                         progress=False, rehearse=False)
     assert plain.codes.alignment is not None and plain.codes.alignment.rehearsal is None
 

@@ -26,7 +26,7 @@ from mnemo_tutorial.checks import check_choice, check_forget_classes
 from mnemo_tutorial.core.alignment import CodesNotAligned, ForgetRefused, refusal
 from mnemo_tutorial.core.codes import MnemonicCodes
 from mnemo_tutorial.core.probe import CodeProbe
-from mnemo_tutorial.core.rehearsal import RehearsalMissed, rehearsal_refusal
+from mnemo_tutorial.core.rehearsal import RehearsalMissed, rehearsal_refusal, rehearsed_settings
 from mnemo_tutorial.core.selection import Choice, select
 from mnemo_tutorial.core.settings import ON_FAILURE, DataFree, ForgetSettings
 from mnemo_tutorial.core.step import apply_step, class_fisher_ratio, resolve_params
@@ -39,9 +39,9 @@ __all__ = [
     "CodesUnchecked",
     "ForgetFailed",
     "ForgetRefused",
-    "RehearsalMissed",
     "ForgetReport",
     "ForgetResult",
+    "RehearsalMissed",
     "forget",
     "refused_result",
     "resolve_settings",
@@ -138,17 +138,17 @@ def _check_alignment(
         return
     if not require:
         return
-    error: ForgetRefused | None = None
     if record.rehearsal is not None:
-        described = {k: v for k, v in settings.describe().items() if k != "params"}
+        described = rehearsed_settings(settings)
         if record.rehearsal.covers(settings.params, described):
             # what the rehearsal measured outranks the cosine, which only predicts it
-            error = rehearsal_refusal(record.rehearsal, settings.params, described, classes)
-            if error is None:
-                return
-    error = error or refusal(record, classes)
-    if error is not None:
-        raise error
+            missed = rehearsal_refusal(record.rehearsal, settings.params, described, classes)
+            if missed is not None:
+                raise missed
+            return
+    misaligned = refusal(record, classes)
+    if misaligned is not None:
+        raise misaligned
 
 
 def refused_result(

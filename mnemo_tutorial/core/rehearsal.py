@@ -43,6 +43,7 @@ __all__ = [
     "Rehearsal",
     "RehearsalMissed",
     "rehearse",
+    "rehearsed_settings",
 ]
 
 #: The target a rehearsed class must meet: E_F at least this (percent of its samples no longer
@@ -110,24 +111,10 @@ class RehearsalMissed(ForgetRefused):
         self.rehearsal = rehearsal
 
 
-def _score(pred: torch.Tensor, pred0: torch.Tensor, y: torch.Tensor, c: int) -> tuple[float, float]:
-    """(E_F, A_R drop) in percent for class c, from predictions after and before."""
-    forget, rest = y == c, y != c
-    e_f = 100.0 * float((pred[forget] != c).float().mean()) if forget.any() else float("nan")
-    drop = 100.0 * float(
-        (pred0[rest] == y[rest]).float().mean() - (pred[rest] == y[rest]).float().mean()
-    )
-    return e_f, drop
-
-
-def _predict(model: nn.Module, x: torch.Tensor, batch: int = 512) -> torch.Tensor:
-    from mnemo_tutorial.utils import module_device
-
-    dev = module_device(model)
-    with torch.no_grad():
-        return torch.cat(
-            [model(x[i : i + batch].to(dev)).argmax(1).cpu() for i in range(0, len(x), batch)]
-        )
+def rehearsed_settings(settings: Any) -> dict[str, Any]:
+    """What a rehearsal compares to decide whether it ran a forget call's settings: the
+    settings' description without ``params``."""
+    return {k: v for k, v in settings.describe().items() if k != "params"}
 
 
 def _rehearse_one(
@@ -144,18 +131,23 @@ def _rehearse_one(
     from mnemo_tutorial.core.forget import CodesUnchecked, forget
     from mnemo_tutorial.core.settings import ForgetSettings
 
+    # metrics loads scikit-learn, needed only when a rehearsal runs
+    from mnemo_tutorial.evaluation.metrics import forget_metrics, predict
+
     settings = ForgetSettings(params=params)
-    pred0, cells = _predict(model, x), []
-    classes = range(int(codes.shape[0]))
-    for c in tqdm(classes, desc=f"rehearse params={params}", disable=not progress, leave=False):
+    num = int(codes.shape[0])
+    before = predict(model, x)
+    cells = []
+    for c in tqdm(range(num), desc=f"rehearse params={params}", disable=not progress, leave=False):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", CodesUnchecked)
             res = forget(model, codes, [c], settings, on_failure="return", require_alignment=False)
-        e_f, drop = _score(_predict(res.model, x), pred0, y, c)
+        after = forget_metrics(predict(res.model, x), y, [c], num)
+        e_f = after["E_F"]
+        drop = forget_metrics(before, y, [c], num)["A_R"] - after["A_R"]
         met = not (e_f < TARGET_EF) and drop <= TARGET_DROP
         cells.append({"E_F": e_f, "A_R_drop": drop, "status": res.report.status, "met": met})
-    described = {k: v for k, v in settings.describe().items() if k != "params"}
-    return tuple(cells), described
+    return tuple(cells), rehearsed_settings(settings)
 
 
 def rehearse(

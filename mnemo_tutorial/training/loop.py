@@ -360,9 +360,9 @@ def record_alignment(
 ) -> TrainResult:
     """Measure where ``result``'s codes sit among its classes on the training samples (x, y)
     (:func:`~mnemo_tutorial.core.alignment.measure_alignment`) and, with ``rehearse``, forget
-    each class once on them (:func:`~mnemo_tutorial.core.rehearsal.rehearse`); record both
-    with the codes, for ``forget``. A model without an output layer of C outputs (an
-    ``nn.Linear``) gets no record."""
+    each class once on them (:func:`~mnemo_tutorial.core.rehearsal.rehearse`, a progress bar
+    with ``progress`` on rank 0); record both with the codes, for ``forget``. A model without
+    an output layer of C outputs (an ``nn.Linear``) gets no record."""
     from mnemo_tutorial.core.alignment import measure_alignment
     from mnemo_tutorial.core.rehearsal import rehearse as run_rehearsal
 
@@ -372,7 +372,8 @@ def record_alignment(
         return result
     if rehearse:
         codes = result.codes.codes.to(module_device(result.model))
-        rehearsal = run_rehearsal(result.model, codes, x, y, progress=progress)
+        shown = progress and distributed.rank() == 0
+        rehearsal = run_rehearsal(result.model, codes, x, y, progress=shown)
         record = record.with_rehearsal(rehearsal)
     result.codes = result.codes.with_alignment(record)
     return result
@@ -435,7 +436,7 @@ def train_model(
     )
     if profile.t_mix <= 0:
         return result
-    return record_alignment(result, x, y, rehearse, progress and distributed.rank() == 0)
+    return record_alignment(result, x, y, rehearse, progress)
 
 
 def train_from_dataset(
@@ -486,7 +487,7 @@ def train_from_dataset(
         from mnemo_tutorial.core.alignment import SAMPLES_PER_CLASS
 
         x, y = _dataset_sample(dataset, codes.num_classes * SAMPLES_PER_CLASS, seed)
-        record_alignment(result, x, y, rehearse, progress and distributed.rank() == 0)
+        record_alignment(result, x, y, rehearse, progress)
     return result
 
 
