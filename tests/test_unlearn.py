@@ -546,6 +546,37 @@ def test_fisher_dtype_float64_gives_the_same_step(tiny):
         torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5)
 
 
+def test_forgotten_model_is_a_fresh_model_in_the_inputs_form(tiny):
+    """The returned model is the probe's scratch copy where the dtypes agree (float32 step on a
+    float32 model) and a fresh copy where they do not (float64 step): either way it shares no
+    storage with the input, keeps its dtypes, mode and requires_grad, and has no hooks or
+    patched forwards left from the probe."""
+    model, codes, _, _ = tiny
+    was_training = model.training
+    model.fc1.weight.requires_grad_(False)
+    model.train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    try:
+        for dtype in ("float32", "float64"):
+            res = forget(model, codes, [1], fixed(1e-2, 1.0, sign=1, fisher_dtype=dtype),
+                         on_failure="return")
+            new = res.model
+            assert new is not model and new.training and model.training
+            own = {p.data_ptr() for p in model.parameters()}
+            for p, q in zip(new.parameters(), model.parameters()):
+                assert p.data_ptr() not in own and p.dtype == q.dtype == torch.float32
+                assert p.requires_grad == q.requires_grad and p.grad is None
+            assert not new.fc1.weight.requires_grad
+            assert not torch.equal(new.fc2.weight, model.fc2.weight)
+            for mod in new.modules():
+                assert not mod._forward_hooks and "forward" not in vars(mod)
+            for k, v in model.state_dict().items():
+                assert torch.equal(v, before[k])
+    finally:
+        model.fc1.weight.requires_grad_(True)
+        model.train(was_training)
+
+
 def test_frozen_and_unused_tensors_are_not_reported_as_moved():
     class WithUnused(nn.Module):
         def __init__(self):
@@ -651,7 +682,9 @@ def test_probe_never_patches_the_input_or_returned_model(tiny, monkeypatch):
     monkeypatch.setattr(CodeProbe, "_patched", record_patched)
     res = forget(model, codes, [3], on_failure="return")
     assert res.report.details["probe"] == "fast" and seen
-    assert all(w is not model and w is not res.model for w in seen)
+    assert all(w is not model for w in seen)
+    # the scratch copy becomes the returned model only after the probe is done with it
+    assert any(w is res.model for w in seen)
     assert no_instance_forward(res.model) and no_instance_forward(model)
 
 

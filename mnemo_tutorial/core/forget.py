@@ -356,7 +356,7 @@ def _forget_eval(
     choice, _ = select(settings, probe, eta)
     criterion = settings.selection.criterion
     diagnosis = _diagnosis(probe, choice, criterion)
-    new = copy.deepcopy(model)
+    new = probe.handover(model)
     apply_step(new, eta, choice.steps, choice.sign)
     return new, choice, diagnosis
 

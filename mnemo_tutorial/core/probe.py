@@ -16,6 +16,7 @@ only if it reproduces the generic route on the largest candidate.
 from __future__ import annotations
 
 import copy
+import itertools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -114,6 +115,7 @@ class CodeProbe:
         self.eta, self.names = eta, list(eta)
         self.dtype = next(iter(eta.values())).dtype if eta else torch.float32
         self.work = _work if _work is not None else copy.deepcopy(model).to(self.dtype).eval()
+        self._own_work = _work is None
         self.params = {k: v.detach() for k, v in self.work.named_parameters()}
         self.buffers = {k: v.detach() for k, v in self.work.named_buffers()}
         self.x, self.y = _cast(x, self.dtype), y
@@ -128,6 +130,21 @@ class CodeProbe:
         self._row: torch.Tensor | None = None
         self._single: dict[tuple[float, ...], torch.Tensor] = {}  # logits of single rows
         self._stats: dict[tuple[float, ...], CodeStats] = {}  # stats of every row asked for
+
+    def handover(self, model: nn.Module) -> nn.Module:
+        """A copy of ``model`` (the one the probe was made from) for the caller to keep: the
+        scratch copy itself where it holds ``model``'s dtypes, saving a second copy; a fresh
+        copy otherwise. The probe is spent afterwards (its caches are dropped)."""
+        own = self._own_work and all(
+            a.dtype == b.dtype
+            for a, b in zip(
+                itertools.chain(model.parameters(), model.buffers()),
+                itertools.chain(self.work.parameters(), self.work.buffers()),
+            )
+        )
+        self._own_work = False
+        self.cached, self._single, self._stats = {}, {}, {}
+        return self.work if own else copy.deepcopy(model)
 
     def on(self, x: torch.Tensor, y: torch.Tensor) -> CodeProbe:
         """A probe of the same model and eta on other samples (shares the scratch copy)."""
