@@ -115,7 +115,8 @@ def test_a_wrong_checksum_from_the_download_url_is_refused(tmp_path, monkeypatch
 
 def test_the_chapters_results_are_shipped_in_the_package():
     names = shipped.result_names()
-    for name in ("scaling.json", "scaling.png", "compare-mnist-quick.json", "random-subset-mnist.json",
+    for name in ("scaling.json", "scaling.png", "compare-mnist-quick.json", "compare-cifar10-quick.json",
+                 "random-subset-mnist.json",
                  "bench-mnist-quick-quick-budget-class0.json", "bench-mnist-quick-full-budget-class0.json",
                  "robustness_mnist.json", "robustness_faces.json", "align_remedy.json"):
         assert name in names, name

@@ -215,3 +215,40 @@ def test_comparison_workers_run_one_thread_in_every_pool():
     # several workers on as many cores, any pool left at one thread per core oversubscribes them
     specs = [{"progress": False}, {"progress": False}]
     assert compare._map(_thread_counts, specs, workers=2, threads=1, desc="t") == [(1, [1]), (1, [1])]
+
+
+@pytest.mark.parametrize(
+    ("name", "classes", "one_shot_flag"),
+    [
+        ("compare-mnist-quick.json", list(range(10)), None),
+        ("compare-cifar10-quick.json", [0, 3, 5], "--params all"),
+    ],
+)
+def test_the_committed_comparisons_cover_every_method_control_and_audit(name, classes, one_shot_flag):
+    """What chapter 7 reads: every (seed, class) cell of 3 seeds, every registered method and
+    both controls in every cell with every audit, provenance, and statistics that the package
+    recomputes from the cells as committed."""
+    from mnemo_tutorial.methods import METHODS
+    from mnemo_tutorial.shipped import load_result
+
+    result = load_result(name)
+    for key in ("command", "package_version", "package_source_hash", "machine", "date", "wall_seconds"):
+        assert result[key], key
+    if one_shot_flag:
+        assert one_shot_flag in result["command"]
+    assert sorted((c["seed"], c["class"]) for c in result["cells"]) == [
+        (s, c) for s in (0, 1, 2) for c in classes
+    ]
+    audits = {"mia_auc", "mia_entropy", "probe_first", "probe_last", "probe_output", "relearn_steps",
+              "relearn_curve", "js_to_reference"}
+    for cell in result["cells"]:
+        assert set(cell["methods"]) == set(METHODS), (cell["seed"], cell["class"])
+        assert {"suppress", "head-only"} <= set(cell["methods"])
+        for row in cell["methods"].values():
+            if row["status"] != "refused":
+                assert audits <= set(row["audits"]), row["method"]
+    summary = compare.summarize_cells(result["cells"])
+    assert summary.keys() == result["summary"].keys()
+    for k, entry in summary.items():
+        assert entry["E_F"]["mean"] == pytest.approx(result["summary"][k]["E_F"]["mean"]), k
+    assert compare.separation(result["cells"]).keys() == result["separation"].keys()
