@@ -1,6 +1,6 @@
 """Forgetting on readers' models: eight architectures trained with mnemonic codes through the
 public API on two datasets and three seeds, every class forgotten with ``forget``'s defaults,
-and the two designs the defaults choose between measured beside them.
+and the three designs the defaults choose between measured beside them.
 
     python scripts/robustness.py --datasets mnist --out mnemo_tutorial/results/robustness_mnist.json
     python scripts/robustness.py --datasets faces --seeds 0 --out mnemo_tutorial/results/robustness_faces.json
@@ -31,7 +31,8 @@ Per class c, on the test split:
   "failed" (``ForgetFailed``: the step's own criterion missed) or "refused" (``ForgetRefused``:
   the code does not sit with its class, or the rehearsal missed); E_F and the A_R drop for "ok"
   and "failed". A **silent miss** is a cell with status "ok" that misses the target.
-* ``head`` and ``all``: ``forget`` with ``params`` "head" / "all" and nothing refused
+* ``head``, ``all`` and ``head-bias``: ``forget`` with each of the rehearsal's candidates
+  (``mnemo_tutorial.core.rehearsal.CANDIDATES``) and nothing refused
   (``require_alignment=False``): what each design does without a record, and whether the
   rehearsal (on training images) predicted the test outcome.
 The target for a cell: E_F >= 99 and A_R drop <= 2 points (``mnemo_tutorial.core.rehearsal``).
@@ -308,7 +309,7 @@ def _scored(new_model, data, c: int, pred0) -> dict:
 
 
 def forget_cell(model, codes, data, c: int, pred0) -> dict:
-    """Class c forgotten with the defaults, and with params "head" / "all" unrefused."""
+    """Class c forgotten with the defaults, and with each rehearsed params unrefused."""
     import warnings
 
     from mnemo_tutorial import ForgetSettings, forget
@@ -326,7 +327,7 @@ def forget_cell(model, codes, data, c: int, pred0) -> dict:
     cell["silent"] = cell["status"] == "ok" and not cell["met"]
     out = {"class": c, "defaults": cell}
     rehearsal = codes.alignment.rehearsal
-    for params in ("head", "all"):
+    for params in rehearsal.cells:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             res = forget(model, codes, [c], ForgetSettings(params=params), on_failure="return",
@@ -343,7 +344,9 @@ def summarise(cells: list[dict]) -> dict:
            "refused_misaligned": sum(x.get("reason") == "misaligned" for x in d),
            "failed": sum(x["status"] == "failed" for x in d), "silent": sum(x["silent"] for x in d),
            "silent_classes": [x["class"] for x in cells if x["defaults"]["silent"]]}
-    for params in ("head", "all"):
+    from mnemo_tutorial.core.rehearsal import CANDIDATES
+
+    for params in [p for p in CANDIDATES if p in cells[0]]:
         rows = [x[params] for x in cells]
         out[params] = {"met": sum(r["met"] for r in rows),
                        "silent": sum(r["status"] == "ok" and not r["met"] for r in rows),
@@ -433,10 +436,11 @@ def _provenance(args, argv) -> dict:
 
 def _line(arch: str, seed: int, e: dict) -> str:
     s = e["summary"]
+    designs = " | ".join(f"{p} met {s[p]['met']:2d} silent {s[p]['silent']:2d}"
+                         for p in ("head", "all", "head-bias") if p in s)
     return (f"{arch:10s} seed {seed}  acc {e['test_accuracy']:5.1f}  sitting {e['alignment']['sitting']:2d}  "
-            f"rehearsal {e['rehearsal']['params']:4s} | defaults met {s['met']:2d} refused {s['refused']:2d} "
-            f"failed {s['failed']:2d} silent {s['silent']:2d} | head met {s['head']['met']:2d} "
-            f"silent {s['head']['silent']:2d} | all met {s['all']['met']:2d} silent {s['all']['silent']:2d}")
+            f"rehearsal {e['rehearsal']['params']:9s} | defaults met {s['met']:2d} refused {s['refused']:2d} "
+            f"failed {s['failed']:2d} silent {s['silent']:2d} | {designs}")
 
 
 def main(argv: list[str] | None = None, data: dict | None = None, log: Callable[[str], None] = print) -> dict:

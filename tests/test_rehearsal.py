@@ -14,7 +14,15 @@ from mnemo_tutorial.core import forget as forget_module
 from mnemo_tutorial.core.alignment import CodeAlignment, ForgetRefused, measure_alignment
 from mnemo_tutorial.core.codes import MnemonicCodes
 from mnemo_tutorial.core.forget import forget
-from mnemo_tutorial.core.rehearsal import TARGET_DROP, TARGET_EF, Rehearsal, RehearsalMissed, rehearse
+from mnemo_tutorial.core.rehearsal import (
+    CANDIDATES,
+    TARGET_DROP,
+    TARGET_EF,
+    Rehearsal,
+    RehearsalMissed,
+    rehearse,
+)
+from mnemo_tutorial.core.step import resolve_params
 from mnemo_tutorial.core.settings import DataFree, ForgetSettings
 from mnemo_tutorial.evaluation.metrics import forget_metrics, predict
 from mnemo_tutorial.methods import UnlearnTask, run_method
@@ -36,9 +44,10 @@ def trained():
 def test_the_training_loop_rehearses_and_the_record_matches_an_independent_evaluation(trained):
     result, x, y = trained
     record = result.codes.alignment.rehearsal
-    assert isinstance(record, Rehearsal) and set(record.cells) == {"head", "all"}
+    assert isinstance(record, Rehearsal) and tuple(record.cells) == CANDIDATES
+    assert CANDIDATES == ("head", "all", "head-bias")
     assert record.samples == len(y)  # 60 a class, fewer than the sample's 200
-    for params in ("head", "all"):
+    for params in CANDIDATES:
         for c in range(C):
             res = forget(result.model, result.codes.codes, [c], ForgetSettings(params=params),
                          on_failure="return", require_alignment=False, verify=(x, y))
@@ -50,7 +59,8 @@ def test_the_training_loop_rehearses_and_the_record_matches_an_independent_evalu
             assert cell["met"] == (after["E_F"] >= TARGET_EF and before["A_R"] - after["A_R"] <= TARGET_DROP)
             assert cell["status"] == res.report.status
     counts = {p: record.count(p) for p in record.cells}
-    assert record.params == max(("head", "all"), key=lambda p: (counts[p], p == "head"))
+    best = max(counts.values())
+    assert record.params == next(p for p in CANDIDATES if counts[p] == best)  # ties: in order
     assert "default params=" in result.codes.alignment.describe()
     # no rehearsal when asked not to
     model = copy.deepcopy(result.model)
@@ -62,7 +72,7 @@ def test_the_training_loop_rehearses_and_the_record_matches_an_independent_evalu
 def test_auto_params_follow_the_rehearsal_and_default_to_every_tensor_without_one(trained):
     result, _, _ = trained
     record = result.codes.alignment.rehearsal
-    for params in ("head", "all"):
+    for params in CANDIDATES:
         codes = result.codes.with_alignment(
             result.codes.alignment.with_rehearsal(dataclasses.replace(record, params=params))
         )
@@ -130,7 +140,7 @@ def test_the_record_travels_with_the_codes_and_bad_input_is_refused(trained):
         rehearse(model, code_tensor, x, y, samples_per_class=0)
     with pytest.raises(ValueError, match="x and y must hold as many samples"):
         rehearse(model, code_tensor, x, y[:-1])
-    with pytest.raises(ValueError, match="params must be 'auto', 'all', 'head'"):
+    with pytest.raises(ValueError, match="params must be 'auto', 'all', 'head', 'head-bias'"):
         ForgetSettings(params="body")
 
 
@@ -153,7 +163,7 @@ def test_for_rehearsed_settings_the_rehearsal_decides_not_the_cosine(trained):
     low = dataclasses.replace(result.codes.alignment, cosine=(0.1,) + result.codes.alignment.cosine[1:])
     record = low.rehearsal
     codes = result.codes.with_alignment(low)
-    params = next(p for p in ("head", "all") if record.met(p, 0))
+    params = next(p for p in CANDIDATES if record.met(p, 0))
     # rehearsed and met: the low cosine does not refuse
     res = forget(result.model, codes, [0], ForgetSettings(params=params), on_failure="return")
     assert res.report.status != "refused"
@@ -168,3 +178,33 @@ def test_a_rehearsal_can_show_progress_and_gives_the_same_record(trained, capsys
     shown = rehearse(result.model, result.codes.codes, x, y, progress=True)
     assert shown == quiet
     assert "rehearse params=head" in capsys.readouterr().err
+
+
+def test_head_bias_moves_the_output_bias_alone_and_lowers_the_logit_on_every_input(trained):
+    """"head-bias": the step on the output layer's bias only. Its change of a class's logit is
+    the same on every input (a constant), whatever the features."""
+    result, x, y = trained
+    model = result.model
+    assert resolve_params(model, "head-bias") == ["3.bias"]
+    res = forget(model, result.codes, [2], ForgetSettings(params="head-bias"), on_failure="return",
+                 require_alignment=False)
+    assert set(res.report.steps) == {"3.bias"}
+    changed = [k for k, v in model.state_dict().items() if not torch.equal(v, res.model.state_dict()[k])]
+    assert changed == ["3.bias"]
+    with torch.no_grad():
+        shift = res.model(x) - model(x)
+    torch.testing.assert_close(shift, shift[:1].expand_as(shift))  # the same for every input
+    assert float(shift[0, 2]) < 0 and float(shift[0, 2]) == float(shift[0].min())
+
+
+def test_a_model_whose_output_layer_has_no_bias_rehearses_the_other_candidates(trained):
+    result, x, y = trained
+    model = copy.deepcopy(result.model)
+    model[3] = nn.Linear(16, C, bias=False)
+    model[3].weight.data.copy_(result.model[3].weight.data)
+    with pytest.raises(ValueError, match="params='head-bias' needs an output layer with a bias"):
+        resolve_params(model, "head-bias")
+    record = rehearse(model, result.codes.codes, x, y)
+    assert tuple(record.cells) == ("head", "all")
+    with pytest.raises(ValueError, match="params='head-bias' needs an output layer with a bias"):
+        rehearse(model, result.codes.codes, x, y, candidates=("head-bias",))

@@ -59,7 +59,7 @@ def test_suite_records_every_model_and_class_and_reuses_the_cache(tmp_path):
     for arch, seeds in models.items():
         e = seeds["0"]
         assert e["source"] == "trained" and len(e["alignment"]["cosine"]) == 3
-        assert e["rehearsal"]["params"] in ("head", "all") and e["rehearsal"]["samples"] == 240
+        assert e["rehearsal"]["params"] in ("head", "all", "head-bias") and e["rehearsal"]["samples"] == 240
         assert 0 <= e["code_accuracy"] <= 100 and len(e["per_class_test_accuracy"]) == 3
         assert [c["class"] for c in e["cells"]] == [0, 1, 2]
         for c in e["cells"]:
@@ -68,9 +68,10 @@ def test_suite_records_every_model_and_class_and_reuses_the_cache(tmp_path):
             if d["status"] != "refused":
                 assert d["met"] == (d["E_F"] >= 99.0 and d["A_R_drop"] <= 2.0)
             assert d["silent"] == (d["status"] == "ok" and not d["met"])
-            for params in ("head", "all"):
+            for params in ("head", "all", "head-bias"):
                 assert c[params]["met"] == (c[params]["E_F"] >= 99.0 and c[params]["A_R_drop"] <= 2.0)
         s = e["summary"]
+        assert [p for p in ("head", "all", "head-bias") if p in s] == ["head", "all", "head-bias"]
         assert s["met"] + s["refused"] + s["failed"] + s["silent"] == 3
         assert s["silent_classes"] == [c["class"] for c in e["cells"] if c["defaults"]["silent"]]
     assert len(lines) == 3 and lines[0].startswith("mnist  ln_mlp")

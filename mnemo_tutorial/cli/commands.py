@@ -152,17 +152,15 @@ def _lambdas(text: str) -> tuple[float, float]:
 
 
 def _params(text: str) -> tuple[str, ...] | str:
-    """``all`` (every tensor), ``head`` -> the classifier head's names, else a comma list of
-    names."""
-    if text.strip() == "all":
-        return "all"
-    if text.strip() == "head":
-        return "head"
+    """``all`` (every tensor), ``head`` (the classifier head), ``head-bias`` (its bias), else a
+    comma list of names."""
+    if text.strip() in ("all", "head", "head-bias"):
+        return text.strip()
     names = tuple(p.strip() for p in text.split(","))
     if not all(names):
         raise argparse.ArgumentTypeError(
-            "must be all, head or comma-separated parameter names such as fc.weight,fc.bias; "
-            f"got {text!r}"
+            "must be all, head, head-bias or comma-separated parameter names such as "
+            f"fc.weight,fc.bias; got {text!r}"
         )
     return names
 

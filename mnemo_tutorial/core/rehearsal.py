@@ -9,11 +9,16 @@ when the output layer's inputs are non-negative, and on models with signed featu
 for some classes and not others. A property of the architecture cannot say which.
 
 :func:`rehearse` therefore forgets each class once with each candidate (``"head"``: the
-output layer; ``"all"``: every tensor, the paper's), everything else at the defaults, on a
+output layer; ``"all"``: every tensor, the paper's; ``"head-bias"``: the output layer's bias
+alone), everything else at the defaults, on a
 sample of the training data (:data:`~mnemo_tutorial.core.alignment.SAMPLES_PER_CLASS` images a
 class), and records per class E_F, the drop of A_R and whether the target (:data:`TARGET_EF`,
 :data:`TARGET_DROP`) was met. The candidate that meets it on more classes becomes the model's
-default (ties: the head, the smaller step). :func:`~mnemo_tutorial.core.forget.forget` reads
+default (ties: in the order above). The bias candidate is the one whose effect does not depend
+on the features' signs: it lowers a class's logit by the same amount on every input, its code
+and its images alike, so it transfers where the others do not; it is also an edit of the
+output that removes nothing from the features (the ``suppress`` control in the method's form),
+which is why it comes last on a tie. :func:`~mnemo_tutorial.core.forget.forget` reads
 the record from the codes (``codes.alignment.rehearsal``): with ``ForgetSettings(params=
 "auto")`` (the default) it moves the recorded tensors, and it refuses a class whose rehearsal
 missed with :class:`RehearsalMissed`, before any step. For rehearsed settings the measurement
@@ -35,6 +40,7 @@ import torch
 from torch import nn
 
 from mnemo_tutorial.core.alignment import SAMPLES_PER_CLASS, ForgetRefused, per_class_sample
+from mnemo_tutorial.core.step import resolve_params
 
 __all__ = [
     "CANDIDATES",
@@ -52,12 +58,12 @@ TARGET_EF = 99.0
 #: ... and A_R (accuracy on the other classes' samples) down by at most this many points.
 TARGET_DROP = 2.0
 #: What the rehearsal tries, in order of preference on a tie.
-CANDIDATES = ("head", "all")
+CANDIDATES = ("head", "all", "head-bias")
 
 
 @dataclass(frozen=True)
 class Rehearsal:
-    """Per candidate (``"head"``, ``"all"``) a tuple over classes of ``{"E_F", "A_R_drop",
+    """Per candidate (:data:`CANDIDATES`) a tuple over classes of ``{"E_F", "A_R_drop",
     "status", "met"}`` (``cells``); ``params`` the candidate chosen as the model's default;
     ``settings`` the other forget settings rehearsed (``ForgetSettings.describe()`` without
     ``params``); ``samples`` the images scored."""
@@ -156,7 +162,7 @@ def rehearse(
     x: torch.Tensor,
     y: torch.Tensor,
     *,
-    candidates: Sequence[str] = CANDIDATES,
+    candidates: Sequence[str] | None = None,
     samples_per_class: int = SAMPLES_PER_CLASS,
     seed: int = 0,
     progress: bool = False,
@@ -168,12 +174,14 @@ def rehearse(
         codes: (C, *input_shape), code c of class c.
         x, y: training samples and labels; at most ``samples_per_class`` of each class are
             scored (drawn with a generator seeded by ``seed``).
-        candidates: ``params`` values to try (each ``"head"`` or ``"all"``), in order of
-            preference on a tie.
+        candidates: ``params`` values to try (each one of :data:`CANDIDATES`), in order of
+            preference on a tie; None: :data:`CANDIDATES` less those the model lacks (an output
+            layer without a bias has no ``"head-bias"``).
         progress: show a progress bar per candidate (one step per class).
 
     Returns:
-        :class:`Rehearsal`. Costs 2 C one-shot steps and 2 C + 2 passes over the sample. A
+        :class:`Rehearsal`. Costs one one-shot step per class and candidate, and as many
+        passes over the sample plus one per candidate. A
         class without samples in ``y`` scores E_F NaN and counts as met (nothing says
         otherwise), as in the alignment record.
     """
@@ -181,11 +189,15 @@ def rehearse(
         raise ValueError(f"samples_per_class must be a positive integer; got {samples_per_class}")
     if len(x) != len(y):
         raise ValueError(f"x and y must hold as many samples; got {len(x)} and {len(y)}")
+    if candidates is None:
+        candidates = [p for p in CANDIDATES if _applies(model, p)]
     bad = [p for p in candidates if p not in CANDIDATES]
     if bad or not candidates:
         raise ValueError(
             f"candidates must be a non-empty subset of {CANDIDATES}; got {candidates!r}"
         )
+    for p in candidates:
+        resolve_params(model, p)  # a candidate the model lacks: a clear error, before any step
     idx = torch.cat(per_class_sample(y, int(codes.shape[0]), samples_per_class, seed))
     xs, ys = x[idx], y.cpu()[idx]
     was_training = model.training
@@ -199,6 +211,14 @@ def rehearse(
         candidates, key=lambda p: (sum(c["met"] for c in cells[p]), -list(candidates).index(p))
     )
     return Rehearsal(params=best, cells=cells, settings=runs[best][1], samples=len(ys))
+
+
+def _applies(model: nn.Module, params: str) -> bool:
+    try:
+        resolve_params(model, params)
+    except ValueError:
+        return False
+    return True
 
 
 def rehearsal_refusal(

@@ -145,24 +145,22 @@ def _grids(value: Any) -> tuple[tuple[float, ...], tuple[float, ...]]:
     return out[0], out[1]
 
 
+_PARAMS_ALLOWED = (
+    "params must be 'auto', 'all', 'head', 'head-bias' or a non-empty sequence of tensor names"
+)
+
+
 def _params(value: Any) -> str | tuple[str, ...]:
     if isinstance(value, str):
-        if value in ("auto", "all", "head"):
+        if value in ("auto", "all", "head", "head-bias"):
             return value
-        raise ValueError(
-            f"params must be 'auto', 'all', 'head' or a sequence of tensor names; got {value!r}"
-        )
+        raise ValueError(f"{_PARAMS_ALLOWED}; got {value!r}")
     try:
         names = tuple(value)
     except TypeError:
-        raise ValueError(
-            f"params must be 'auto', 'all', 'head' or a sequence of tensor names; got {value!r}"
-        ) from None
+        raise ValueError(f"{_PARAMS_ALLOWED}; got {value!r}") from None
     if not names or not all(isinstance(n, str) for n in names):
-        raise ValueError(
-            "params must be 'auto', 'all', 'head' or a non-empty sequence of tensor names; "
-            f"got {value!r}"
-        )
+        raise ValueError(f"{_PARAMS_ALLOWED}; got {value!r}")
     return names
 
 
@@ -174,8 +172,9 @@ class ForgetSettings:
     * ``params``: the tensors the step moves and whose Fisher is computed: ``"auto"`` (the
       default: the tensors the codes' training-time rehearsal chose,
       :mod:`~mnemo_tutorial.core.rehearsal`, and ``"all"`` for codes without one), ``"all"``,
-      ``"head"`` (the output layer, :func:`~mnemo_tutorial.core.step.head_params`) or tensor
-      names;
+      ``"head"`` (the output layer, :func:`~mnemo_tutorial.core.step.head_params`),
+      ``"head-bias"`` (the output layer's bias alone: the step's effect on a logit is then the
+      same for every input, an output-bias edit) or tensor names;
     * ``paper_lambdas``: the paper's (lambda1, lambda2), used by ``Fixed()`` and as the
       reference of the sign rule;
     * ``sign``: None (the sign that scores higher on the codes), 1 or -1;

@@ -96,7 +96,8 @@ def head_params(model: nn.Module, num_classes: int | None = None) -> tuple[str, 
 
 
 def resolve_params(model: nn.Module, params: str | Sequence[str]) -> list[str] | None:
-    """``params`` ("all", "head" or names) as tensor names of ``model`` (None for "all").
+    """``params`` ("all", "head", "head-bias" or names) as tensor names of ``model`` (None for
+    "all").
 
     Raises ValueError naming the first unknown tensor and the model's tensors; "auto" is
     resolved from the codes first (:func:`~mnemo_tutorial.core.forget.resolve_settings`)."""
@@ -107,7 +108,15 @@ def resolve_params(model: nn.Module, params: str | Sequence[str]) -> list[str] |
         )
     if params == "all":
         return None
-    names = list(head_params(model)) if params == "head" else list(params)
+    if params == "head-bias":
+        names = [n for n in head_params(model) if n.rpartition(".")[2] == "bias"]
+        if not names:
+            raise ValueError(
+                f"params='head-bias' needs an output layer with a bias; the output layer of "
+                f"the {type(model).__name__} model has none: use 'head' or name the tensors"
+            )
+    else:
+        names = list(head_params(model)) if params == "head" else list(params)
     known = [k for k, _ in model.named_parameters()]
     unknown = [p for p in names if p not in known]
     if unknown or not names:

@@ -277,8 +277,9 @@ def _check(seeds: Sequence[int], classes: Sequence[int], workers: int, num_class
 
 
 def check_params(dataset: str, profile: str, params: Any) -> Any:
-    """``params`` (None, ``"all"``, ``"head"`` or tensor names) checked against the model that
-    ``profile`` builds for ``dataset``, before any cell runs; returns it."""
+    """``params`` (None, ``"all"``, ``"head"``, ``"head-bias"`` or tensor names) checked
+    against the model that ``profile`` builds for ``dataset``, before any cell runs; returns
+    it."""
     if params is None:
         return None
     from mnemo_tutorial.core.step import resolve_params

@@ -396,7 +396,7 @@ def train_model(
 
     With codes (``profile.t_mix > 0``) the result's codes carry the alignment record and, with
     ``rehearse``, forgetting rehearsed class by class on a sample of (x, y)
-    (:func:`record_alignment`; about 2 C one-shot steps), which ``forget`` reads.
+    (:func:`record_alignment`; one one-shot step per class and candidate), which ``forget`` reads.
 
     Each epoch shuffles the data, applies ``augment`` to the real samples, then swaps each
     sample for its class's code with probability ``profile.t_mix`` (codes are never
