@@ -247,8 +247,8 @@ def _forget_options(p: argparse.ArgumentParser) -> None:
         "--params",
         type=_params,
         default=None,
-        help="tensors the step may move: all, head (the output layer) or a comma list of names "
-        "(default: the profile's setting)",
+        help="tensors the step may move: all, head (the output layer), head-bias (its bias) "
+        "or a comma list of names (default: the profile's setting)",
     )
 
 
@@ -278,8 +278,8 @@ def _bench_options(p: argparse.ArgumentParser) -> None:
         "--params",
         type=_params,
         default=None,
-        help="tensors the one-shot rows' step may move: all, head or a comma list of names "
-        "(default: the profile's setting; the head-only control always moves the head)",
+        help="tensors the one-shot rows' step may move: all, head, head-bias or a comma list "
+        "of names (default: the profile's setting; the head-only control always moves the head)",
     )
     p.add_argument(
         "--budget",
