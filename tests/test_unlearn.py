@@ -30,6 +30,7 @@ from mnemo_tutorial.core.step import (
     class_fisher_ratio,
     head_params,
     layer_steps,
+    maxima,
     sensitivity,
 )
 from mnemo_tutorial.evaluation.metrics import forget_metrics
@@ -138,6 +139,24 @@ def test_sensitivity_and_layer_steps_by_hand():
     assert steps["b"] == pytest.approx(min(1e-3, 10.0 / 4.0))
     nan = sensitivity({"a": torch.tensor([float("nan")])}, {"a": torch.tensor([1.0])})
     assert nan["a"].item() == 0.0
+
+
+def test_remembered_maxima_follow_in_place_changes_and_new_tensors():
+    """maxima() remembers a tensor's maximum (a forget asks for it several times) only until
+    the tensor changes in place; a new tensor, even at a freed one's address, is measured."""
+    t = torch.tensor([1.0, 3.0])
+    assert maxima({"a": t}) == {"a": 3.0}
+    t.mul_(2)
+    assert maxima({"a": t}) == {"a": 6.0}
+    t[0] = 10.0
+    assert maxima({"a": t}) == {"a": 10.0}
+    for top in range(50):  # freed tensors' ids are reused
+        assert maxima({"a": torch.tensor([float(top), -1.0])}) == {"a": float(top)}
+    with torch.inference_mode():
+        u = torch.tensor([2.0, 5.0])
+        assert maxima({"a": u, "e": torch.zeros(0)}) == {"a": 5.0, "e": 0.0}
+        u.mul_(2)
+        assert maxima({"a": u}) == {"a": 10.0}
 
 
 def test_perturbation_equals_formula_on_tiny_model(tiny):

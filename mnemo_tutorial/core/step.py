@@ -13,7 +13,8 @@ where eta exceeds float16's range). :func:`head_params` names the output layer's
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import weakref
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -45,9 +46,37 @@ def sensitivity(f_forget: ParamDict, f_remain: ParamDict, eps: float = EPS) -> P
     return out
 
 
+# id(tensor) -> (a weak reference to it, its version counter, its maximum): a forget asks for
+# the maxima of the same eta several times (the sign rule, the candidates, the report), each a
+# pass over every element. An entry leaves when its tensor is freed.
+_MAXIMA: dict[int, tuple[weakref.ref, int, float]] = {}
+
+
+def _maximum(v: torch.Tensor) -> float:
+    """max of ``v`` (0 when empty), remembered until ``v`` is modified in place."""
+    if v.is_inference():  # no version counter to tell an in-place change: not remembered
+        return float(v.max()) if v.numel() else 0.0
+    key = id(v)
+    known = _MAXIMA.get(key)
+    if known is not None and known[0]() is v and known[1] == v._version:
+        return known[2]
+    top = float(v.max()) if v.numel() else 0.0
+    _MAXIMA[key] = (weakref.ref(v, _forgetter(key)), v._version, top)
+    return top
+
+
+def _forgetter(key: int) -> Callable[[weakref.ref], None]:
+    """The callback that drops ``key``'s entry when its tensor is freed."""
+
+    def drop(_: weakref.ref) -> None:
+        _MAXIMA.pop(key, None)
+
+    return drop
+
+
 def maxima(eta: ParamDict) -> dict[str, float]:
     """max_i eta_i per tensor (0 for an empty tensor)."""
-    return {k: (float(v.max()) if v.numel() else 0.0) for k, v in eta.items()}
+    return {k: _maximum(v) for k, v in eta.items()}
 
 
 def steps_from_maxima(m: dict[str, float], lambda1: float, lambda2: float) -> dict[str, float]:
@@ -156,4 +185,4 @@ def class_fisher_ratio(
         model, code_tensor, labels, weights, normalize=normalize, params=params, dtype=dtype
     )
     eta = sensitivity(f_forget, f_remain)
-    return {k: v for k, v in eta.items() if v.numel() and float(v.max()) > 0}
+    return {k: v for k, v in eta.items() if _maximum(v) > 0}
