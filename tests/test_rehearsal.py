@@ -11,15 +11,18 @@ import torch
 from torch import nn
 
 from mnemo_tutorial.core import forget as forget_module
+from mnemo_tutorial.core import rehearsal as rehearsal_module
 from mnemo_tutorial.core.alignment import CodeAlignment, ForgetRefused, measure_alignment
 from mnemo_tutorial.core.codes import MnemonicCodes
 from mnemo_tutorial.core.forget import forget
 from mnemo_tutorial.core.rehearsal import (
     CANDIDATES,
+    DEFAULT_CANDIDATES,
     TARGET_DROP,
     TARGET_EF,
     Rehearsal,
     RehearsalMissed,
+    rehearsal_refusal,
     rehearse,
 )
 from mnemo_tutorial.core.step import resolve_params
@@ -61,8 +64,13 @@ def test_the_training_loop_rehearses_and_the_record_matches_an_independent_evalu
             assert cell["status"] == res.report.status
     counts = {p: record.count(p) for p in record.cells}
     best = max(counts.values())
-    assert record.params == next(p for p in CANDIDATES if counts[p] == best)  # ties: in order
+    best = max(counts[p] for p in DEFAULT_CANDIDATES)
+    # the method's own steps only, ties in order
+    assert record.params == next(p for p in DEFAULT_CANDIDATES if counts[p] == best)
     assert "default params=" in result.codes.alignment.describe()
+    as_bias = dataclasses.replace(record, params="head-bias")
+    assert "an edit of the outputs alone" in as_bias.describe()
+    assert "an edit of the outputs" not in dataclasses.replace(record, params="head").describe()
     # no rehearsal when asked not to
     model = copy.deepcopy(result.model)
     plain = train_model(model, x, y, MnemonicCodes(blobs(n=60)[2]), TrainConfig(epochs=1, t_mix=0.2),
@@ -209,3 +217,33 @@ def test_a_model_whose_output_layer_has_no_bias_rehearses_the_other_candidates(t
     assert tuple(record.cells) == ("head", "all")
     with pytest.raises(ValueError, match="params='head-bias' needs an output layer with a bias"):
         rehearse(model, result.codes.codes, x, y, candidates=("head-bias",))
+
+
+def test_the_bias_edit_is_never_a_default_and_a_refusal_says_what_it_is(trained, monkeypatch):
+    """Where only the bias edit forgets, the default stays one of the method's steps: the
+    classes it misses are refused, and the refusal names params='head-bias' as the suppress
+    control, to be asked for by name."""
+    result, x, y = trained
+    assert DEFAULT_CANDIDATES == ("head", "all")
+
+    def rigged(model, codes, xs, ys, params, progress):
+        met = params == "head-bias"
+        cell = {"E_F": 100.0 if met else 50.0, "A_R_drop": 0.0, "status": "ok", "met": met}
+        return tuple(dict(cell) for _ in range(C)), {"rigged": True}
+
+    monkeypatch.setattr(rehearsal_module, "_rehearse_one", rigged)
+    record = rehearse(result.model, result.codes.codes, x, y)
+    assert record.count("head-bias") == C and record.count("head") == 0
+    assert record.params == "head"  # not the bias edit, which met every class
+    assert rehearse(result.model, result.codes.codes, x, y, candidates=("head-bias",)).params == (
+        "head-bias"
+    )  # asked for alone, it is what was asked for
+    err = rehearsal_refusal(record, "head", {"rigged": True}, [1])
+    assert isinstance(err, RehearsalMissed)
+    assert "params='head-bias' met the target" in str(err) and "suppress control" in str(err)
+    assert rehearsal_refusal(record, "head-bias", {"rigged": True}, [1]) is None
+    partial = dataclasses.replace(
+        record, cells={**record.cells, "head-bias": ({**record.cells["head-bias"][0], "met": False},)
+                       + record.cells["head-bias"][1:]}
+    )
+    assert "suppress control" not in str(rehearsal_refusal(partial, "head", {"rigged": True}, [0]))

@@ -14,12 +14,13 @@ alone), everything else at the defaults, on a sample of the training data
 (:data:`~mnemo_tutorial.core.alignment.SAMPLES_PER_CLASS` images a class), and records per
 class E_F, the drop of A_R, the step's status and whether the class was forgotten on target:
 status "ok" (``forget`` would not raise ``ForgetFailed``) and the target (:data:`TARGET_EF`,
-:data:`TARGET_DROP`) met. The candidate that does so for more classes becomes the model's
-default (ties: in the order above). The bias candidate is the one whose effect does not depend
-on the features' signs: it lowers a class's logit by the same amount on every input, its code
-and its images alike, so it transfers where the others do not; it is also an edit of the
-output that removes nothing from the features (the ``suppress`` control in the method's form),
-which is why it comes last on a tie. :func:`~mnemo_tutorial.core.forget.forget` reads
+:data:`TARGET_DROP`) met. Of the method's own steps (:data:`DEFAULT_CANDIDATES`), the one that
+does so for more classes becomes the model's default (ties: in the order above). The bias
+candidate is the one whose effect does not depend on the features' signs: it lowers a class's
+logit by the same amount on every input, its code and its images alike, so it transfers where
+the others do not; it is also an edit of the output that removes nothing from the features
+(the ``suppress`` control in the method's form), so it is rehearsed, and allowed when asked for
+by name, but never a default. :func:`~mnemo_tutorial.core.forget.forget` reads
 the record from the codes (``codes.alignment.rehearsal``): with ``ForgetSettings(params=
 "auto")`` (the default) it moves the recorded tensors, and it refuses a class whose rehearsal
 missed with :class:`RehearsalMissed`, before any step. For rehearsed settings the measurement
@@ -45,6 +46,7 @@ from mnemo_tutorial.core.step import resolve_params
 
 __all__ = [
     "CANDIDATES",
+    "DEFAULT_CANDIDATES",
     "TARGET_DROP",
     "TARGET_EF",
     "Rehearsal",
@@ -60,6 +62,10 @@ TARGET_EF = 99.0
 TARGET_DROP = 2.0
 #: What the rehearsal tries, in order of preference on a tie.
 CANDIDATES = ("head", "all", "head-bias")
+#: The candidates that can become a model's default: the method's own steps. The bias edit is
+#: rehearsed (so a caller who asks for it knows what it does on this model) but never chosen
+#: for a caller who did not ask: it is the suppress control, not the method.
+DEFAULT_CANDIDATES = ("head", "all")
 
 
 @dataclass(frozen=True)
@@ -91,9 +97,11 @@ class Rehearsal:
         """One line: the chosen tensors and how many classes each candidate forgot on target."""
         n = len(self.cells[self.params])
         counts = ", ".join(f"{k} {self.count(k)}/{n}" for k in self.cells)
+        note = " (an edit of the outputs alone: the features keep the class)"
         return (
             f"rehearsed on {self.samples} training images: on target (E_F >= {TARGET_EF:g}, "
             f"A_R drop <= {TARGET_DROP:g}) {counts}; default params={self.params!r}"
+            + (note if self.params == "head-bias" else "")
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -177,7 +185,8 @@ def rehearse(
         x, y: training samples and labels; at most ``samples_per_class`` of each class are
             scored (drawn with a generator seeded by ``seed``).
         candidates: ``params`` values to try (each one of :data:`CANDIDATES`), in order of
-            preference on a tie; None: :data:`CANDIDATES` less those the model lacks (an output
+            preference on a tie (the default is one of :data:`DEFAULT_CANDIDATES` when any is
+            tried); None: :data:`CANDIDATES` less those the model lacks (an output
             layer without a bias has no ``"head-bias"``).
         progress: show a progress bar per candidate (one step per class).
 
@@ -209,9 +218,8 @@ def rehearse(
     finally:
         model.train(was_training)
     cells = {p: run[0] for p, run in runs.items()}
-    best = max(
-        candidates, key=lambda p: (sum(c["met"] for c in cells[p]), -list(candidates).index(p))
-    )
+    pool = [p for p in candidates if p in DEFAULT_CANDIDATES] or list(candidates)
+    best = max(pool, key=lambda p: (sum(c["met"] for c in cells[p]), -pool.index(p)))
     return Rehearsal(params=best, cells=cells, settings=runs[best][1], samples=len(ys))
 
 
@@ -241,7 +249,21 @@ def rehearsal_refusal(
         f"target E_F >= {TARGET_EF:g}, A_R down at most "
         f"{TARGET_DROP:g}), so the step would not remove it. Try: the other params "
         f"({record.describe()}), a method that uses data (finetune, retrain), or "
-        "forget(..., require_alignment=False, verify=(x_held_out, y_held_out))",
+        "forget(..., require_alignment=False, verify=(x_held_out, y_held_out))"
+        + _bias_note(record, params, missed),
         missed,
         record,
+    )
+
+
+def _bias_note(record: Rehearsal, params: Any, classes: Sequence[int]) -> str:
+    """What to know before choosing the bias edit, when it met the target for ``classes``."""
+    if params == "head-bias" or "head-bias" not in record.cells:
+        return ""
+    if not all(record.met("head-bias", c) for c in classes):
+        return ""
+    return (
+        ". params='head-bias' met the target for these classes: it moves the output layer's "
+        "bias alone, which hides a class in the outputs while the features keep it (the "
+        "suppress control, not a removal); it is never chosen by default"
     )

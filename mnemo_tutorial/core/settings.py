@@ -170,11 +170,12 @@ class ForgetSettings:
 
     * ``selection``: :class:`DataFree` (default), :class:`Validation` or :class:`Fixed`;
     * ``params``: the tensors the step moves and whose Fisher is computed: ``"auto"`` (the
-      default: the tensors the codes' training-time rehearsal chose,
-      :mod:`~mnemo_tutorial.core.rehearsal`, and ``"all"`` for codes without one), ``"all"``,
+      default: the tensors the codes' training-time rehearsal chose of ``"head"`` and
+      ``"all"``, :mod:`~mnemo_tutorial.core.rehearsal`, and ``"all"`` for codes without one),
+      ``"all"``,
       ``"head"`` (the output layer, :func:`~mnemo_tutorial.core.step.head_params`),
       ``"head-bias"`` (the output layer's bias alone: the step's effect on a logit is then the
-      same for every input, an output-bias edit) or tensor names;
+      same for every input, an output-bias edit, never the default) or tensor names;
     * ``paper_lambdas``: the paper's (lambda1, lambda2), used by ``Fixed()`` and as the
       reference of the sign rule;
     * ``sign``: None (the sign that scores higher on the codes), 1 or -1;
