@@ -1,6 +1,7 @@
 """Forgetting on readers' models: eight architectures trained with mnemonic codes through the
 public API on two datasets and three seeds, every class forgotten with ``forget``'s defaults,
-and the three designs the defaults choose between measured beside them.
+and the three rehearsed designs (the two the defaults choose between and the output-bias edit)
+measured beside them.
 
     python scripts/robustness.py --datasets mnist --out mnemo_tutorial/results/robustness_mnist.json
     python scripts/robustness.py --datasets faces --seeds 0 --out mnemo_tutorial/results/robustness_faces.json
