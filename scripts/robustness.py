@@ -436,9 +436,11 @@ def _provenance(args, argv) -> dict:
 
 
 def _line(arch: str, seed: int, e: dict) -> str:
+    from mnemo_tutorial.core.rehearsal import CANDIDATES
+
     s = e["summary"]
     designs = " | ".join(f"{p} met {s[p]['met']:2d} silent {s[p]['silent']:2d}"
-                         for p in ("head", "all", "head-bias") if p in s)
+                         for p in CANDIDATES if p in s)
     return (f"{arch:10s} seed {seed}  acc {e['test_accuracy']:5.1f}  sitting {e['alignment']['sitting']:2d}  "
             f"rehearsal {e['rehearsal']['params']:9s} | defaults met {s['met']:2d} refused {s['refused']:2d} "
             f"failed {s['failed']:2d} silent {s['silent']:2d} | {designs}")

@@ -34,7 +34,12 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from mnemo_tutorial import env
 from mnemo_tutorial.checks import check_forget_classes
-from mnemo_tutorial.core.settings import DataFree, Fixed, Validation  # torch-free
+from mnemo_tutorial.core.settings import (  # torch-free
+    NAMED_PARAMS,
+    DataFree,
+    Fixed,
+    Validation,
+)
 from mnemo_tutorial.training import data as data_mod  # torch-free import
 from mnemo_tutorial.training.profiles import (
     Profile,
@@ -154,7 +159,7 @@ def _lambdas(text: str) -> tuple[float, float]:
 def _params(text: str) -> tuple[str, ...] | str:
     """``all`` (every tensor), ``head`` (the classifier head), ``head-bias`` (its bias), else a
     comma list of names."""
-    if text.strip() in ("all", "head", "head-bias"):
+    if text.strip() in NAMED_PARAMS:
         return text.strip()
     names = tuple(p.strip() for p in text.split(","))
     if not all(names):

@@ -27,6 +27,7 @@ __all__ = [
     "FISHER_DTYPES",
     "LAMBDA1_GRID",
     "LAMBDA2_GRID",
+    "NAMED_PARAMS",
     "ON_FAILURE",
     "PAPER_LAMBDAS",
     "DataFree",
@@ -145,6 +146,9 @@ def _grids(value: Any) -> tuple[tuple[float, ...], tuple[float, ...]]:
     return out[0], out[1]
 
 
+#: The named choices of tensors to move (resolved against a model by
+#: :func:`~mnemo_tutorial.core.step.resolve_params`); ``"auto"`` is resolved from the codes first.
+NAMED_PARAMS = ("all", "head", "head-bias")
 _PARAMS_ALLOWED = (
     "params must be 'auto', 'all', 'head', 'head-bias' or a non-empty sequence of tensor names"
 )
@@ -152,7 +156,7 @@ _PARAMS_ALLOWED = (
 
 def _params(value: Any) -> str | tuple[str, ...]:
     if isinstance(value, str):
-        if value in ("auto", "all", "head", "head-bias"):
+        if value == "auto" or value in NAMED_PARAMS:
             return value
         raise ValueError(f"{_PARAMS_ALLOWED}; got {value!r}")
     try:
